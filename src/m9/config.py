@@ -1,0 +1,191 @@
+"""The schema: frozen dataclasses that a composed Hydra config converts into, once, at the entry point.
+
+Knob names and meanings follow Levanter's ``InferenceEngineConfig`` so that a value typed here means what it means
+there. Everything below the entry point receives an ``M9Config``, never a ``DictConfig``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Paged KV cache and admission capacities of Levanter's ``InferenceEngine``."""
+
+    max_seq_len: int = 512
+    """Longest sequence a slot can hold, prompt included (tokens). Fixes the page-table width."""
+    page_size: int = 64
+    """Tokens per KV page."""
+    max_pages: Optional[int] = None
+    """KV pages in the cache. None: m9 sizes it to the workload's page estimate and records the value used."""
+    max_seqs: int = 4
+    """Concurrent sequence slots (fixes the decode batch shape)."""
+    max_seqs_in_prefill: int = 16
+    """Sequences admitted per prefill batch. Prompts beyond it are silently not served by the engine."""
+    max_prefill_size: Optional[int] = None
+    """Tokens packed per prefill batch. None: Levanter's default, ``page_size * ceil(max_seq_len / page_size)``."""
+    compute_dtype: str = "float32"
+    """KV cache dtype (a ``jax.numpy`` dtype name: ``bfloat16`` on accelerators, ``float32`` on CPU)."""
+    hbm_utilization: float = 0.9
+    """Fraction of device memory Levanter may give the KV cache; only used to report capacity here."""
+    max_stop_seqs: int = 4
+    """Stop sequences per active sequence (buffer capacity)."""
+    max_stop_tokens: int = 16
+    """Tokens per stop sequence (buffer capacity)."""
+    seed: int = 0
+    """Engine PRNG seed."""
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """The engine's bounded decode planner (Levanter keeps these on the engine config too)."""
+
+    max_tokens_per_round: Optional[int] = None
+    """Tokens packed per inner decode step. None: ``engine.max_seqs`` (Levanter's default)."""
+    max_rounds: int = 32
+    """Inner decode steps per device-side loop invocation (one outer decode iteration)."""
+    max_queued_tokens: int = 512
+    """Token queue capacity between sampling and packing; must be >= max_seqs, tpr and max_seqs_in_prefill."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A Llama-architecture model: its shape, and where its weights come from."""
+
+    name: str = "tiny"
+    """Label recorded with every run."""
+    vocab_size: int = 256
+    """Vocabulary size (synthetic prompts draw token ids below it)."""
+    hidden_dim: int = 64
+    """Model width."""
+    intermediate_dim: int = 128
+    """MLP width."""
+    num_layers: int = 2
+    """Transformer layers."""
+    num_heads: int = 4
+    """Query heads."""
+    num_kv_heads: int = 2
+    """Key/value heads (GQA): with head size, this sets KV bytes per token."""
+    head_dim: Optional[int] = None
+    """Head size. None: ``hidden_dim // num_heads``."""
+    rope_theta: float = 10000.0
+    """RoPE base frequency."""
+    rope_type: str = "default"
+    """``default`` or ``llama3`` (Llama 3's frequency scaling)."""
+    checkpoint: Optional[str] = None
+    """Hugging Face checkpoint (local path or repo) to load. None: random weights from ``seed``."""
+    seed: int = 0
+    """Seed for random weights."""
+
+    @property
+    def head_size(self) -> int:
+        """Per-head width actually used."""
+        return self.head_dim if self.head_dim is not None else self.hidden_dim // self.num_heads
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    """What is asked of the engine in each round."""
+
+    num_prompts: Optional[int] = None
+    """Prompts per round. None: ``engine.max_seqs`` (the log's convention for a fair capacity comparison)."""
+    prompt_len: int = 16
+    """Tokens per prompt."""
+    max_new_tokens: int = 64
+    """Tokens to generate per sequence."""
+    n_generations: int = 1
+    """Sequences per prompt (Levanter clones the prompt's pages)."""
+    n_rounds: int = 1
+    """``generate`` calls, each a full reset + prefill + decode. The first one includes compilation."""
+    length_fixed: bool = False
+    """Require every sequence to get exactly ``max_new_tokens``: a shortfall fails the trial instead of a note."""
+    temperature: float = 0.0
+    """Sampling temperature; 0 is greedy."""
+    seed: int = 0
+    """Seed for synthetic prompt tokens and sampling keys."""
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Where trial records go."""
+
+    backend: str = "mlflow"
+    """``mlflow`` or ``none``."""
+    uri: Optional[str] = None
+    """Tracking URI (``sqlite:///...`` or ``http://host:port``). None: ``$MLFLOW_TRACKING_URI`` or the local store."""
+    experiment: str = "m9"
+    """MLflow experiment name."""
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """How one point is executed."""
+
+    timeout_s: float = 1800.0
+    """Wall-clock limit for the engine child process (s); past it the child is killed and the point is recorded."""
+    jax_platforms: Optional[str] = None
+    """``JAX_PLATFORMS`` for the child (``cpu``, ``tpu``, ``cuda``). None: JAX's own choice."""
+
+
+@dataclass(frozen=True)
+class M9Config:
+    """One point of an experiment, fully resolved."""
+
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    trial: TrialConfig = field(default_factory=TrialConfig)
+
+
+SCHEMA_NAME = "m9_schema"
+
+
+def _thaw(node: DictConfig) -> DictConfig:
+    # OmegaConf marks nodes built from frozen dataclasses read-only, which would forbid Hydra from merging the
+    # group files onto the schema. Types and key sets stay enforced; freezing happens again in ``to_object``.
+    OmegaConf.set_readonly(node, None)
+    for key in node:
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            _thaw(child)
+    return node
+
+
+def register_schema() -> None:
+    """Register ``M9Config`` in Hydra's ConfigStore as the base every composed config is validated against."""
+    ConfigStore.instance().store(name=SCHEMA_NAME, node=_thaw(OmegaConf.structured(M9Config)))
+
+
+def from_hydra(cfg: DictConfig) -> M9Config:
+    """Resolve and convert a composed config into the frozen schema (the only place a DictConfig is read)."""
+    merged = OmegaConf.merge(_thaw(OmegaConf.structured(M9Config)), cfg)
+    return OmegaConf.to_object(merged)  # type: ignore[return-value]
+
+
+def to_dict(cfg: M9Config) -> dict[str, Any]:
+    """Plain nested dict of a config (JSON-safe)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(data: dict[str, Any]) -> M9Config:
+    """Inverse of :func:`to_dict`; unknown keys fail loudly."""
+    sections = {f.name: f.type for f in dataclasses.fields(M9Config)}
+    kwargs = {}
+    for name, value in data.items():
+        if name not in sections:
+            raise KeyError(f"unknown config section {name!r}")
+        kwargs[name] = globals()[sections[name]](**value)
+    return M9Config(**kwargs)
+
+
+def flatten(cfg: M9Config) -> dict[str, Any]:
+    """``{"engine.max_seqs": 8, ...}``: the form recorded as run parameters."""
+    return {f"{section}.{key}": value for section, values in to_dict(cfg).items() for key, value in values.items()}

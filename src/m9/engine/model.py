@@ -1,0 +1,51 @@
+"""Build the Llama model a trial decodes with: random weights from a seed, or a Hugging Face checkpoint."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import haliax as hax
+import jax
+import jax.numpy as jnp
+from levanter.layers.rotary import DefaultRotaryEmbeddingsConfig, Llama3RotaryEmbeddingsConfig
+from levanter.models.llama import LlamaConfig, LlamaLMHeadModel
+
+from m9.config import ModelConfig
+
+
+class TokenIdsTokenizer:
+    """Stand-in tokenizer for synthetic token prompts: the engine only calls ``decode`` for its debug log."""
+
+    def decode(self, ids, skip_special_tokens: bool = True) -> str:  # noqa: D401 - engine's interface
+        return " ".join(str(int(i)) for i in ids)
+
+
+def llama_config(cfg: ModelConfig, max_seq_len: int) -> LlamaConfig:
+    """Levanter's ``LlamaConfig`` for the configured shape."""
+    if cfg.rope_type == "llama3":
+        rope = Llama3RotaryEmbeddingsConfig(theta=cfg.rope_theta)
+    elif cfg.rope_type == "default":
+        rope = DefaultRotaryEmbeddingsConfig(theta=cfg.rope_theta)
+    else:
+        raise ValueError(f"model.rope_type={cfg.rope_type!r} must be 'default' or 'llama3'")
+    return LlamaConfig(
+        max_seq_len=max_seq_len,
+        hidden_dim=cfg.hidden_dim,
+        intermediate_dim=cfg.intermediate_dim,
+        num_layers=cfg.num_layers,
+        num_heads=cfg.num_heads,
+        num_kv_heads=cfg.num_kv_heads,
+        head_dim=cfg.head_dim,
+        rope=rope,
+        gradient_checkpointing=False,
+    )
+
+
+def build_model(cfg: ModelConfig, max_seq_len: int, compute_dtype: str) -> LlamaLMHeadModel:
+    """Random weights (jit-built, so init runs compiled rather than op by op) or a loaded checkpoint."""
+    lcfg = llama_config(cfg, max_seq_len)
+    if cfg.checkpoint is not None:
+        converter = lcfg.hf_checkpoint_converter(ref_checkpoint=cfg.checkpoint)
+        return converter.load_pretrained(LlamaLMHeadModel, ref=cfg.checkpoint, dtype=jnp.dtype(compute_dtype))
+    vocab = hax.Axis("vocab", cfg.vocab_size)
+    build = eqx.filter_jit(lambda key: lcfg.build(vocab, key=key))
+    return build(jax.random.PRNGKey(cfg.seed))

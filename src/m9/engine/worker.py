@@ -1,0 +1,95 @@
+"""The trial's child process: ``python -m m9.engine.worker TRIAL_DIR``.
+
+Reads ``TRIAL_DIR/request.json`` (the typed config and the plan's sizes), builds the model and engine, runs the
+rounds, and writes ``TRIAL_DIR/result.json``: fixed costs, per-round stats, and the exception if one was raised.
+Whatever kills this process without a result (a signal, the OOM killer, a hang) is classified by the parent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import sys
+import time
+import traceback
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+
+REQUEST = "request.json"
+RESULT = "result.json"
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)  # the parent never sees a half-written result
+
+
+def _say(message: str) -> None:
+    print(f"[m9.worker] {message}", flush=True)
+
+
+def main(trial_dir: Path) -> int:
+    """Run the trial described in ``trial_dir``; returns the process exit code."""
+    started = time.time()
+    request = json.loads((trial_dir / REQUEST).read_text())
+    result: dict = {"fixed_costs": {"process_start_s": started - request["spawned_at"]}, "rounds": []}
+    fixed = result["fixed_costs"]
+    try:
+        t = time.perf_counter()
+        import jax
+
+        from m9.config import from_dict
+        from m9.engine.model import build_model
+        from m9.engine.session import build_engine, make_requests, run_round, synthetic_prompts
+
+        fixed["import_s"] = time.perf_counter() - t
+        logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s: %(message)s")
+        cfg = from_dict(request["config"])
+        devices = jax.devices()
+        result["runtime"] = {
+            "backend": jax.default_backend(),
+            "device_kind": devices[0].device_kind,
+            "device_count": len(devices),
+            "process_count": jax.process_count(),
+            "jax_version": jax.__version__,
+            "levanter_version": metadata.version("marin-levanter"),
+        }
+        _say(f"runtime {result['runtime']}")
+
+        t = time.perf_counter()
+        model = jax.block_until_ready(build_model(cfg.model, cfg.engine.max_seq_len, cfg.engine.compute_dtype))
+        fixed["model_build_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        engine = build_engine(model, cfg, request["max_pages"])
+        fixed["engine_build_s"] = time.perf_counter() - t
+        _say(f"model {fixed['model_build_s']:.2f}s, engine {fixed['engine_build_s']:.2f}s")
+
+        prompts = synthetic_prompts(cfg, request["num_prompts"])
+        for r in range(cfg.workload.n_rounds):
+            stats = run_round(engine, make_requests(cfg, prompts, r))
+            result["rounds"].append(asdict(stats))
+            _say(
+                f"round {r}: {stats.round_total_s:.3f}s, {stats.round_total_generated} tokens, "
+                f"{len(stats.iter_s)} decode iters, pages_in_use={stats.pages_in_use_after_decode}"
+            )
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - every failure is data for the parent
+        result["error"] = {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "traceback": traceback.format_exc(),
+        }
+        _say(f"error {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        traceback.print_exc(file=sys.stdout)
+        code = 1
+    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    _write_json(trial_dir / RESULT, result)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))

@@ -1,0 +1,125 @@
+"""What happened to a point: a few stable statuses users can filter on, a failure kind, and a short signature.
+
+``status`` is ``pass``, ``rejected`` (the planner refused it; it never started JAX) or ``fail``; a failure carries a
+``failure_kind`` from ``FAILURE_KINDS`` and a one-line ``signature`` (exception type and first line, or the signal).
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from m9.plan import Plan
+from m9.stats import RoundStats, trial_metrics
+
+PASS, REJECTED, FAIL = "pass", "rejected", "fail"
+FAILURE_KINDS = ("out_of_pages", "oom", "nan", "crash", "timeout", "truncated", "engine_error")
+
+_OOM_MARKERS = ("RESOURCE_EXHAUSTED", "Out of memory", "out of memory", "MemoryError", "Scoped allocation")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The record of one point, whatever happened to it."""
+
+    status: str
+    """``pass``, ``rejected`` or ``fail``."""
+    failure_kind: Optional[str] = None
+    """One of ``FAILURE_KINDS`` when status is ``fail``."""
+    signature: str = ""
+    """Rejection reason, or exception type and first line, or signal name."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Measurements (the log's names) and predictions (``predicted_*``)."""
+    notes: tuple[str, ...] = ()
+    """Short facts for the matrix's notes column."""
+    runtime: dict[str, Any] = field(default_factory=dict)
+    """Backend, device kind and library versions reported by the child."""
+
+
+def _signature(error: dict) -> str:
+    first = (error.get("message") or "").strip().splitlines()
+    return f"{error['type']}: {first[0]}" if first else error["type"]
+
+
+def _error_kind(error: dict) -> str:
+    text = f"{error.get('type', '')} {error.get('message', '')}"
+    if "Out of free pages" in text:
+        return "out_of_pages"
+    if any(marker in text for marker in _OOM_MARKERS):
+        return "oom"
+    return "engine_error"
+
+
+def _exit_signature(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit status {returncode} without a result"
+
+
+def rejected(plan: Plan) -> Outcome:
+    """The planner refused the point."""
+    return Outcome(status=REJECTED, signature="; ".join(plan.rejections), metrics=_predictions(plan))
+
+
+def _predictions(plan: Plan) -> dict[str, float]:
+    return {
+        "max_pages": plan.max_pages,
+        "pages_required_est": plan.pages_required_est,
+        "decode_budget": plan.decode_budget,
+        "predicted_pages_in_use": plan.predicted_pages_in_use,
+        "predicted_round_total_generated": plan.predicted_generated,
+        "kv_cache_bytes": plan.kv_cache_bytes,
+        "weight_bytes": plan.weight_bytes,
+    }
+
+
+def classify(
+    plan: Plan,
+    result: Optional[dict],
+    returncode: Optional[int],
+    timeout_s: Optional[float],
+    max_new_tokens: int,
+    length_fixed: bool,
+) -> Outcome:
+    """Turn what the child left behind (its result file, exit code, or a timeout) into an Outcome."""
+    metrics = _predictions(plan)
+    notes: list[str] = []
+    result = result or {}
+    runtime = result.get("runtime", {})
+    metrics.update({k: v for k, v in result.get("fixed_costs", {}).items()})
+    if "peak_rss_bytes" in result:
+        metrics["peak_rss_bytes"] = result["peak_rss_bytes"]
+    rounds = [RoundStats(**{**r, "iter_s": tuple(r["iter_s"]), "seq_lens": tuple(r["seq_lens"])})
+              for r in result.get("rounds", [])]
+    if rounds:
+        metrics.update(trial_metrics(rounds, max_new_tokens))
+        notes.append(f"pages_in_use={metrics['pages_in_use']} free={metrics['free_pages']}")
+        notes.append(f"round_total_generated={metrics['round_total_generated']}")
+        if metrics["pages_in_use"] != plan.predicted_pages_in_use:
+            notes.append(f"pages_in_use differs from predicted {plan.predicted_pages_in_use}")
+        if metrics["round_total_generated"] != plan.predicted_generated:
+            notes.append(f"round_total_generated differs from predicted {plan.predicted_generated}")
+        if metrics["empty_seqs"]:
+            notes.append(f"{metrics['empty_seqs']} sequences came back empty")
+
+    def failed(kind: str, signature: str) -> Outcome:
+        return Outcome(FAIL, kind, signature, metrics, tuple(notes), runtime)
+
+    if timeout_s is not None:
+        return failed("timeout", f"no result after {timeout_s:g}s (killed)")
+    if "error" in result:
+        return failed(_error_kind(result["error"]), _signature(result["error"]))
+    if not rounds:
+        return failed("crash", _exit_signature(returncode if returncode is not None else -1))
+    if metrics["nonfinite_logprobs"]:
+        return failed("nan", f"{metrics['nonfinite_logprobs']} non-finite logprobs")
+    if not metrics["length_fixed"]:
+        short = f"min sequence {metrics['min_seq_len']} < max_new_tokens={max_new_tokens}"
+        if length_fixed:
+            return failed("truncated", short)
+        notes.append(f"not length-fixed: {short}")
+    return Outcome(PASS, None, "", metrics, tuple(notes), runtime)

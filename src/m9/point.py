@@ -1,0 +1,56 @@
+"""One point, as a straight line: plan -> run (isolated) -> outcome -> journal -> tracking -> summary."""
+
+from __future__ import annotations
+
+import json
+
+from m9.config import M9Config, to_dict
+from m9.journal import write_entry
+from m9.outcome import Outcome, rejected
+from m9.plan import make_plan
+from m9.provenance import JobInfo
+from m9.trial import LOG_NAME, run_trial
+from m9 import tracking
+
+
+def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
+    """Plan the point, run it if the plan allows, and record what happened. Never raises for a failed trial."""
+    plan = make_plan(cfg)
+    out = job.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    config_path = out / "m9_config.json"
+    config_path.write_text(json.dumps(to_dict(cfg), indent=1))
+    for warning in plan.warnings:
+        print(f"[m9] warning: {warning}", flush=True)
+    if plan.accepted:
+        print(f"[m9] point {job.job_num} ({job.run_name}): running, log {out / LOG_NAME}", flush=True)
+        outcome = run_trial(cfg, plan, out)
+    else:
+        outcome = rejected(plan)
+    write_entry(job, cfg, plan, outcome)  # on disk first: the store may be down, the record must not be lost
+    artifacts = [config_path, out / LOG_NAME, out / "result.json"]
+    run_id = tracking.record_point(cfg, plan, outcome, job, artifacts)
+    write_entry(job, cfg, plan, outcome, run_id)
+    print(summary(job, plan.max_pages, outcome), flush=True)
+    return outcome
+
+
+def summary(job: JobInfo, max_pages: int, outcome: Outcome) -> str:
+    """A few lines a person reads after one point."""
+    m = outcome.metrics
+    head = f"[m9] point {job.job_num} ({job.run_name}): {outcome.status.upper()}"
+    if outcome.status == "rejected":
+        return f"{head}\n     {outcome.signature}"
+    if outcome.status == "fail":
+        return f"{head} ({outcome.failure_kind}): {outcome.signature}\n     log: {job.output_dir / LOG_NAME}"
+    lines = [
+        head,
+        f"     round_total_s={m['round_total_s']:.3f}  round_total_generated={m['round_total_generated']}  "
+        f"round_avg_tok_s={m['round_avg_tok_s']:.1f}  decode_avg_tok_s={m['decode_avg_tok_s']:.1f}",
+        f"     decode_iters={m['decode_iters']}  iter p50/p90/max={m['iter_s_p50']:.4f}/{m['iter_s_p90']:.4f}/"
+        f"{m['iter_s_max']:.4f}s  first_iter_s={m['first_iter_s']:.2f} (compile)",
+        f"     pages_in_use={m['pages_in_use']} free={m['free_pages']} of max_pages={max_pages}  "
+        f"length_fixed={bool(m['length_fixed'])}  peak_rss={m.get('peak_rss_bytes', 0) / 2**20:.0f} MiB",
+    ]
+    lines += [f"     note: {n}" for n in outcome.notes[2:]]
+    return "\n".join(lines)

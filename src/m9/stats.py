@@ -1,0 +1,86 @@
+"""What one ``generate`` round measured, and the trial-level metrics derived from the rounds.
+
+Plain Python shared by the engine child (which fills ``RoundStats``) and the parent (which reads them back from
+JSON), so neither side needs the other's imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RoundStats:
+    """Measurements of one ``generate`` call (times in seconds, sizes in pages/tokens)."""
+
+    round_total_s: float
+    """Wall time of the call: reset + prefill + decode + output assembly."""
+    prefill_s: float
+    """From the call to the first decode iteration (includes prefill compilation in round 0)."""
+    iter_s: tuple[float, ...]
+    """Wall time of each outer decode iteration, in order."""
+    seq_lens: tuple[int, ...]
+    """Generated tokens per sequence, as returned (an unserved prompt shows as 0)."""
+    pages_in_use_after_prefill: int
+    """Pages with a nonzero reference count when decode starts."""
+    pages_in_use_after_decode: int
+    """Pages with a nonzero reference count when the call returns."""
+    max_pages: int
+    """Pages in the cache."""
+    nonfinite_logprobs: int
+    """Sampled tokens whose logprob was NaN or infinite (non-finite logits)."""
+
+    @property
+    def round_total_generated(self) -> int:
+        """Tokens generated in the round, prefill's first token included."""
+        return sum(self.seq_lens)
+
+    @property
+    def decode_generated(self) -> int:
+        """Tokens produced by decode iterations (one per served sequence came from prefill)."""
+        return self.round_total_generated - sum(1 for n in self.seq_lens if n > 0)
+
+    @property
+    def decode_s(self) -> float:
+        """Wall time of the decode iterations."""
+        return sum(self.iter_s)
+
+
+def percentile(values: list[float] | tuple[float, ...], q: float) -> float:
+    """Nearest-rank percentile (q in [0, 100]); 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+def trial_metrics(rounds: list[RoundStats], max_new_tokens: int) -> dict[str, float]:
+    """The log's metrics for a trial. Headline numbers come from the last round: with more than one round it
+    excludes compilation, which lands in the first round's ``first_iter_s`` and ``prefill_s``."""
+    last, first = rounds[-1], rounds[0]
+    steady_iters = [t for r in rounds for t in (r.iter_s[1:] if r is first else r.iter_s)]
+    metrics = {
+        "round_total_s": last.round_total_s,
+        "round_total_generated": last.round_total_generated,
+        "round_avg_tok_s": last.round_total_generated / last.round_total_s if last.round_total_s else 0.0,
+        "decode_avg_tok_s": last.decode_generated / last.decode_s if last.decode_s else 0.0,
+        "decode_iters": len(last.iter_s),
+        "prefill_s": last.prefill_s,
+        "first_round_s": first.round_total_s,
+        "first_prefill_s": first.prefill_s,
+        "first_iter_s": first.iter_s[0] if first.iter_s else 0.0,
+        "iter_s_p50": percentile(steady_iters, 50),
+        "iter_s_p90": percentile(steady_iters, 90),
+        "iter_s_max": max(steady_iters, default=0.0),
+        "pages_in_use_after_prefill": last.pages_in_use_after_prefill,
+        "free_pages_after_prefill": last.max_pages - last.pages_in_use_after_prefill,
+        "pages_in_use": last.pages_in_use_after_decode,
+        "free_pages": last.max_pages - last.pages_in_use_after_decode,
+        "length_fixed": int(all(n == max_new_tokens for r in rounds for n in r.seq_lens)),
+        "min_seq_len": min(last.seq_lens, default=0),
+        "empty_seqs": sum(1 for n in last.seq_lens if n == 0),
+        "nonfinite_logprobs": sum(r.nonfinite_logprobs for r in rounds),
+        "n_rounds_done": len(rounds),
+    }
+    return metrics
