@@ -1,0 +1,49 @@
+"""The baseline for adapter_overhead.py: drive Levanter's engine directly, with none of m9's code.
+
+Usage: python benchmarks/bare_engine.py MAX_SEQS PROMPT_LEN NEW_TOKENS MAX_SEQ_LEN PAGE_SIZE ROUNDS
+Prints one JSON line: per-round wall time and generated tokens.
+"""
+
+import json
+import sys
+import time
+
+import equinox as eqx
+import haliax as hax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from levanter.inference.engine import InferenceEngine, InferenceEngineConfig, Request
+from levanter.inference.jit_scheduler import SeqDecodingParams
+from levanter.models.llama import LlamaConfig
+
+
+class _Tok:
+    def decode(self, ids, skip_special_tokens=True):
+        return ""
+
+
+def main(max_seqs, prompt_len, new, max_seq_len, page_size, rounds):
+    lcfg = LlamaConfig(max_seq_len=max_seq_len, hidden_dim=64, intermediate_dim=128, num_layers=2, num_heads=4,
+                       num_kv_heads=2, gradient_checkpointing=False)
+    model = eqx.filter_jit(lambda k: lcfg.build(hax.Axis("vocab", 256), key=k))(jax.random.PRNGKey(0))
+    pages = max_seqs * -(-(prompt_len + new) // page_size)
+    ecfg = InferenceEngineConfig(max_seq_len=max_seq_len, page_size=page_size, max_seqs=max_seqs, max_pages=pages,
+                                 max_seqs_in_prefill=max_seqs, compute_dtype=jnp.float32, max_queued_tokens=512)
+    engine = InferenceEngine.from_model_with_config(model, _Tok(), ecfg)
+    prompts = np.random.default_rng(0).integers(0, 256, size=(max_seqs, prompt_len)).tolist()
+    out = []
+    for r in range(rounds):
+        base = jax.random.fold_in(jax.random.PRNGKey(0), r)
+        reqs = [Request(prompt_tokens=p, request_id=i, n_generations=1, decode_params=SeqDecodingParams(
+            max_num_tokens=jnp.array(prompt_len + new, dtype=jnp.int32), stop_tokens=None,
+            temperature=jnp.array(0.0, dtype=jnp.float32), top_p=jnp.array(1.0, dtype=jnp.float32),
+            key=jax.random.fold_in(base, i))) for i, p in enumerate(prompts)]
+        t = time.perf_counter()
+        result = engine.generate(reqs)
+        out.append({"round_total_s": time.perf_counter() - t, "generated": result.total_generated})
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(*map(int, sys.argv[1:7]))

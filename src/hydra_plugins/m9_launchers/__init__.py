@@ -1,0 +1,23 @@
+"""Puts the repository's ``launchers/`` folder on m9's config search path, so ``hydra/launcher=slurm`` finds the
+cluster profiles kept there. It touches only m9's own app (the one whose primary config is m9's ``conf/``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.core.config_search_path import ConfigSearchPath
+from hydra.plugins.search_path_plugin import SearchPathPlugin
+
+_ROOT = Path(__file__).resolve().parents[3]
+CONF_DIR = _ROOT / "conf"
+LAUNCHERS_DIR = _ROOT / "launchers"
+
+
+class M9LaunchersSearchPath(SearchPathPlugin):
+    """Appends ``launchers/`` when the primary config directory is m9's."""
+
+    def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        ours = any(Path(e.path).resolve() == CONF_DIR for e in search_path.get_path() if e.path and
+                   not e.path.startswith("pkg://"))
+        if ours and LAUNCHERS_DIR.is_dir():
+            search_path.append(provider="m9-launchers", path=f"file://{LAUNCHERS_DIR}")

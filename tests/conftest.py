@@ -1,0 +1,28 @@
+"""Shared fixtures: the real conf/ tree composed through Hydra's compose API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from m9.config import M9Config, from_hydra, register_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+
+register_schema()
+
+
+def compose_m9(overrides: list[str] | None = None) -> M9Config:
+    """Compose the real config tree with overrides and convert it to the typed schema."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides or [])
+    return from_hydra(cfg)
+
+
+@pytest.fixture
+def compose_config():
+    """The compose helper as a fixture."""
+    return compose_m9

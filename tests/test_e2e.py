@@ -1,0 +1,69 @@
+"""The real command: a Hydra multirun in a subprocess against a temporary MLflow store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _m9(args: list[str], cwd, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.run([sys.executable, "-m", "m9", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_multirun_of_two_points_records_two_mlflow_runs(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    sweep_dir = tmp_path / "sweep"
+    proc = _m9(["-m", "engine.max_seqs=2,3", "engine.max_seq_len=128", "workload.max_new_tokens=20",
+                f"tracking.uri={uri}", "tracking.experiment=e2e", f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| 0 | `engine.max_seqs=2" in proc.stdout and "| 1 | `engine.max_seqs=3" in proc.stdout
+    assert (sweep_dir / "matrix.md").read_text().count("| PASS |") == 2
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("e2e")
+    runs = client.search_runs([exp.experiment_id], order_by=["tags.job_num ASC"])
+    assert len(runs) == 2
+    for job_num, (run, max_seqs) in enumerate(zip(runs, (2, 3))):
+        p, m, t = run.data.params, run.data.metrics, run.data.tags
+        assert p["engine.max_seqs"] == str(max_seqs) and p["workload.max_new_tokens"] == "20"
+        assert p["engine.max_pages"] == "null" and int(p["resolved.max_pages"]) == max_seqs * 3
+        assert m["round_total_generated"] == max_seqs * 20
+        assert m["length_fixed"] == 1.0 and m["pages_in_use"] == m["predicted_pages_in_use"]
+        for key in ("round_total_s", "round_avg_tok_s", "decode_avg_tok_s", "decode_iters", "iter_s_p50",
+                    "iter_s_p90", "iter_s_max", "first_iter_s", "free_pages", "pages_in_use_after_prefill",
+                    "free_pages_after_prefill", "peak_rss_bytes"):
+            assert key in m, key
+        assert t["status"] == "pass" and t["job_num"] == str(job_num)
+        assert t["sweep_id"] == "sweep" and t["overrides"].startswith(f"engine.max_seqs={max_seqs}")
+        assert t["backend"] == "cpu" and t["device_kind"] == "cpu"
+        assert t["levanter_version"] == "0.2.20.dev202606180959" and t["jax_version"]
+        assert t["m9_git_rev"]
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"m9_config.json", "trial.log", "result.json"} <= artifacts
+
+
+def test_rejected_single_run_exits_nonzero_and_is_recorded(tmp_path):
+    """A rejected single point exits non-zero with the reason, records it, and never starts the engine."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = _m9(["engine.max_seqs=4", "engine.max_pages=3", f"tracking.uri={uri}",
+                f"hydra.run.dir={tmp_path}/run"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1
+    assert "REJECTED" in proc.stdout and "engine.max_pages=3 is too small" in proc.stdout
+    assert not (tmp_path / "run" / "trial.log").exists()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("m9").experiment_id])
+    assert run.data.tags["status"] == "rejected"
+    assert "est. 68 pages needed" in run.data.tags["signature"]

@@ -1,0 +1,66 @@
+"""The engine adapter on the real Levanter engine with the tiny model (in this process; one model, small shapes)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from conftest import compose_m9
+from m9.plan import make_plan
+
+pytest.importorskip("levanter")
+
+from m9.engine.model import build_model  # noqa: E402
+from m9.engine.session import build_engine, make_requests, run_round, synthetic_prompts  # noqa: E402
+
+MAX_SEQ_LEN = 128
+
+
+@pytest.fixture(scope="module")
+def model():
+    cfg = compose_m9()
+    return build_model(cfg.model, MAX_SEQ_LEN, "float32")
+
+
+def _point(**over):
+    base = [f"engine.max_seq_len={MAX_SEQ_LEN}", "engine.page_size=8", "workload.n_rounds=1"]
+    return compose_m9(base + [f"{k}={v}" for k, v in over.items()])
+
+
+def _run(model, cfg):
+    plan = make_plan(cfg)
+    assert plan.accepted, plan.rejections
+    engine = build_engine(model, cfg, plan.max_pages)
+    prompts = synthetic_prompts(cfg, plan.num_prompts)
+    return plan, run_round(engine, make_requests(cfg, prompts, 0))
+
+
+@pytest.mark.parametrize("max_seqs,prompt_len,new", [(3, 5, 20), (4, 8, 17), (2, 13, 40)])
+def test_every_sequence_gets_max_new_tokens_and_pages_match_the_engine_formula(model, max_seqs, prompt_len, new):
+    cfg = _point(**{"engine.max_seqs": max_seqs, "workload.prompt_len": prompt_len, "workload.max_new_tokens": new})
+    plan, stats = _run(model, cfg)
+    assert stats.seq_lens == (new,) * max_seqs
+    expected_pages = sum(-(-(prompt_len + new - 1) // 8) for _ in range(max_seqs))
+    assert stats.pages_in_use_after_decode == expected_pages
+    assert stats.pages_in_use_after_decode == plan.predicted_pages_in_use
+    assert stats.pages_in_use_after_prefill == max_seqs * -(-prompt_len // 8)
+    assert stats.round_total_generated == plan.predicted_generated == max_seqs * new
+    assert stats.nonfinite_logprobs == 0
+    assert len(stats.iter_s) >= 1 and stats.round_total_s >= sum(stats.iter_s)
+
+
+def test_small_decode_budget_truncates_evenly_as_planned(model):
+    # budget = floor(128/32)*32*min(2, 4) = 256 decode tokens + 4 from prefill < 4 x 100 asked
+    cfg = _point(**{"engine.max_seqs": 4, "scheduler.max_tokens_per_round": 2, "workload.max_new_tokens": 100})
+    plan, stats = _run(model, cfg)
+    assert plan.truncation_predicted and plan.warnings
+    assert stats.round_total_generated == plan.predicted_generated == 260
+    assert max(stats.seq_lens) - min(stats.seq_lens) <= 1
+    assert stats.pages_in_use_after_decode == plan.predicted_pages_in_use
+
+
+def test_explicit_max_pages_is_what_the_engine_gets(model):
+    cfg = _point(**{"engine.max_seqs": 2, "engine.max_pages": 50, "workload.max_new_tokens": 10})
+    plan, stats = _run(model, cfg)
+    assert stats.max_pages == 50 and plan.max_pages == 50 and not plan.max_pages_auto
