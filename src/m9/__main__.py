@@ -10,6 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from m9 import preflight
 from m9.config import from_hydra, register_schema
 from m9.point import run_point
 from m9.provenance import JobInfo
@@ -35,7 +36,12 @@ def _run(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point: check every point of the command line, then hand over to Hydra."""
+    try:
+        preflight.check(sys.argv[1:], CONF_DIR)
+    except preflight.BadInput as exc:
+        print(f"m9: error: {exc}", file=sys.stderr)
+        sys.exit(2)
     _run()
 
 

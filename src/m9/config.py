@@ -131,6 +131,16 @@ class TrialConfig:
     """Wall-clock limit for the engine child process (s); past it the child is killed and the point is recorded."""
     jax_platforms: Optional[str] = None
     """``JAX_PLATFORMS`` for the child (``cpu``, ``tpu``, ``cuda``). None: JAX's own choice."""
+    device_memory_gb: Optional[float] = None
+    """Memory (GiB) the KV cache and weights must fit in, across the devices the point uses. None: the host's RAM
+    when ``jax_platforms=cpu``, else unchecked."""
+    memory_limit_gb: Optional[float] = None
+    """Host memory (GiB, resident) the engine child may use; past it the child is killed and recorded as ``oom``."""
+    enforce_plan: bool = True
+    """False runs a point the planner rejected (its reasons become notes): to watch the engine fail for real."""
+    inject_fault: Optional[str] = None
+    """Test-only fault in the child: ``sigkill``, ``hang``, ``nan_weights``, ``segfault``. Refused unless the
+    environment has M9_ALLOW_FAULT_INJECTION=1, so it cannot be turned on by a stray override."""
 
 
 @dataclass(frozen=True)
@@ -160,12 +170,28 @@ def _thaw(node: DictConfig) -> DictConfig:
 
 
 def register_schema() -> None:
-    """Register ``M9Config`` in Hydra's ConfigStore as the base every composed config is validated against."""
+    """Register ``M9Config`` in Hydra's ConfigStore as the base every composed config is validated against, and
+    the ``m9_mul`` resolver presets use to scale a knob with another (``max_pages: ${m9_mul:${.max_seqs},36}``)."""
     ConfigStore.instance().store(name=SCHEMA_NAME, node=_thaw(OmegaConf.structured(M9Config)))
+    if not OmegaConf.has_resolver("m9_mul"):
+        OmegaConf.register_new_resolver("m9_mul", lambda a, b: int(a) * int(b))
+
+
+def _check_keys(node: DictConfig, schema: type, prefix: str) -> None:
+    # Hydra lets ``+section.key=...`` add keys to a structured config; the schema must still refuse them.
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    for key in node:
+        if key not in fields:
+            raise ValueError(f"{prefix}{key}: not a key of {schema.__name__}")
+        child = node._get_node(key)
+        sub = fields[key].type
+        if isinstance(child, DictConfig) and isinstance(sub, str) and sub in globals():
+            _check_keys(child, globals()[sub], f"{prefix}{key}.")
 
 
 def from_hydra(cfg: DictConfig) -> M9Config:
     """Resolve and convert a composed config into the frozen schema (the only place a DictConfig is read)."""
+    _check_keys(cfg, M9Config, "")
     merged = OmegaConf.merge(_thaw(OmegaConf.structured(M9Config)), cfg)
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
 

@@ -37,18 +37,31 @@ class Outcome:
     """Backend, device kind and library versions reported by the child."""
 
 
-def _signature(error: dict) -> str:
-    first = (error.get("message") or "").strip().splitlines()
-    return f"{error['type']}: {first[0]}" if first else error["type"]
+@dataclass(frozen=True)
+class ChildExit:
+    """How the engine child ended, as the parent saw it."""
+
+    returncode: Optional[int]
+    """Exit status (negative: killed by that signal)."""
+    peak_rss_bytes: int = 0
+    """Largest resident size the parent observed."""
+    timed_out_s: Optional[float] = None
+    """Set when the parent killed the child at ``trial.timeout_s``."""
+    memory_kill: Optional[str] = None
+    """Set when the parent killed the child past ``trial.memory_limit_gb``."""
 
 
-def _error_kind(error: dict) -> str:
-    text = f"{error.get('type', '')} {error.get('message', '')}"
-    if "Out of free pages" in text:
-        return "out_of_pages"
-    if any(marker in text for marker in _OOM_MARKERS):
-        return "oom"
-    return "engine_error"
+def _error_kind_and_line(error: dict) -> tuple[str, str]:
+    # The informative line is often deep in a JAX runtime error (a host callback's traceback): find it.
+    lines = [ln.strip() for ln in (error.get("message") or "").splitlines() if ln.strip()]
+    for kind, markers in (("out_of_pages", ("Out of free pages",)), ("oom", _OOM_MARKERS)):
+        for line in lines:
+            for marker in markers:
+                if marker in line:
+                    return kind, line[line.index(marker):][:300]
+        if any(m in error.get("type", "") for m in markers):
+            return kind, lines[0][:300] if lines else ""
+    return "engine_error", lines[0][:300] if lines else ""
 
 
 def _exit_signature(returncode: int) -> str:
@@ -78,21 +91,15 @@ def _predictions(plan: Plan) -> dict[str, float]:
 
 
 def classify(
-    plan: Plan,
-    result: Optional[dict],
-    returncode: Optional[int],
-    timeout_s: Optional[float],
-    max_new_tokens: int,
-    length_fixed: bool,
+    plan: Plan, result: Optional[dict], end: ChildExit, max_new_tokens: int, length_fixed: bool
 ) -> Outcome:
-    """Turn what the child left behind (its result file, exit code, or a timeout) into an Outcome."""
+    """Turn what the child left behind (its result file, or how it ended) into an Outcome."""
     metrics = _predictions(plan)
-    notes: list[str] = []
+    notes: list[str] = [f"plan overridden: {r}" for r in plan.rejections]
     result = result or {}
     runtime = result.get("runtime", {})
     metrics.update({k: v for k, v in result.get("fixed_costs", {}).items()})
-    if "peak_rss_bytes" in result:
-        metrics["peak_rss_bytes"] = result["peak_rss_bytes"]
+    metrics["peak_rss_bytes"] = max(result.get("peak_rss_bytes", 0), end.peak_rss_bytes)
     rounds = [RoundStats(**{**r, "iter_s": tuple(r["iter_s"]), "seq_lens": tuple(r["seq_lens"])})
               for r in result.get("rounds", [])]
     if rounds:
@@ -109,12 +116,15 @@ def classify(
     def failed(kind: str, signature: str) -> Outcome:
         return Outcome(FAIL, kind, signature, metrics, tuple(notes), runtime)
 
-    if timeout_s is not None:
-        return failed("timeout", f"no result after {timeout_s:g}s (killed)")
+    if end.memory_kill is not None:
+        return failed("oom", end.memory_kill)
+    if end.timed_out_s is not None:
+        return failed("timeout", f"no result after trial.timeout_s={end.timed_out_s:g}s (killed)")
     if "error" in result:
-        return failed(_error_kind(result["error"]), _signature(result["error"]))
-    if not rounds:
-        return failed("crash", _exit_signature(returncode if returncode is not None else -1))
+        kind, line = _error_kind_and_line(result["error"])
+        return failed(kind, f"{result['error']['type']}: {line}" if line else result["error"]["type"])
+    if not rounds or end.returncode:
+        return failed("crash", _exit_signature(end.returncode if end.returncode is not None else -1))
     if metrics["nonfinite_logprobs"]:
         return failed("nan", f"{metrics['nonfinite_logprobs']} non-finite logprobs")
     if not metrics["length_fixed"]:

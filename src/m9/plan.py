@@ -13,7 +13,9 @@ ones the experiment log validated against Levanter's engine:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import Optional
 
 from m9.config import M9Config
 
@@ -55,7 +57,7 @@ class Plan:
     kv_cache_bytes: int
     """KV cache size at ``max_pages``."""
     weight_bytes: int
-    """Model parameters at float32 (random init) or compute dtype (checkpoint)."""
+    """Model parameters in the compute dtype."""
     rejections: tuple[str, ...]
     """Reasons this point cannot run as configured; empty when it may run."""
     warnings: tuple[str, ...]
@@ -88,49 +90,90 @@ def _param_count(cfg: M9Config) -> int:
     return 2 * m.vocab_size * m.hidden_dim + m.num_layers * per_layer + m.hidden_dim
 
 
-def make_plan(cfg: M9Config) -> Plan:
-    """Plan one point: resolve defaults, predict pages and tokens, and list every reason it cannot run."""
-    e, s, w, m = cfg.engine, cfg.scheduler, cfg.workload, cfg.model
-    problems: list[str] = []
-    warnings: list[str] = []
+FAULTS = ("sigkill", "hang", "nan_weights", "segfault")
+FAULT_ENV = "M9_ALLOW_FAULT_INJECTION"
 
+
+def validate(cfg: M9Config) -> list[str]:
+    """Bad input: values no point could run with (non-positive sizes, unknown names, a queue smaller than what
+    Levanter requires of it). The command refuses these before anything runs; each message names the key."""
+    e, s, w, m, t = cfg.engine, cfg.scheduler, cfg.workload, cfg.model, cfg.trial
+    problems: list[str] = []
     positive = {
         "engine.max_seq_len": e.max_seq_len,
         "engine.page_size": e.page_size,
+        "engine.max_pages": e.max_pages,
         "engine.max_seqs": e.max_seqs,
         "engine.max_seqs_in_prefill": e.max_seqs_in_prefill,
+        "engine.max_prefill_size": e.max_prefill_size,
+        "scheduler.max_tokens_per_round": s.max_tokens_per_round,
         "scheduler.max_rounds": s.max_rounds,
         "scheduler.max_queued_tokens": s.max_queued_tokens,
+        "workload.num_prompts": w.num_prompts,
         "workload.prompt_len": w.prompt_len,
         "workload.max_new_tokens": w.max_new_tokens,
         "workload.n_generations": w.n_generations,
         "workload.n_rounds": w.n_rounds,
         "model.vocab_size": m.vocab_size,
+        "model.hidden_dim": m.hidden_dim,
+        "model.intermediate_dim": m.intermediate_dim,
         "model.num_layers": m.num_layers,
         "model.num_heads": m.num_heads,
         "model.num_kv_heads": m.num_kv_heads,
-        "model.hidden_dim": m.hidden_dim,
-        "model.intermediate_dim": m.intermediate_dim,
-        "trial.timeout_s": cfg.trial.timeout_s,
-    }
-    optional_positive = {
-        "engine.max_pages": e.max_pages,
-        "engine.max_prefill_size": e.max_prefill_size,
-        "scheduler.max_tokens_per_round": s.max_tokens_per_round,
-        "workload.num_prompts": w.num_prompts,
         "model.head_dim": m.head_dim,
+        "trial.timeout_s": t.timeout_s,
+        "trial.device_memory_gb": t.device_memory_gb,
+        "trial.memory_limit_gb": t.memory_limit_gb,
     }
-    for key, value in {**positive, **{k: v for k, v in optional_positive.items() if v is not None}}.items():
-        if value <= 0:
-            problems.append(f"{key}={value} must be > 0")
+    problems += [f"{k}={v} must be > 0" for k, v in positive.items() if v is not None and v <= 0]
+    if e.max_stop_seqs < 0 or e.max_stop_tokens < 0:
+        problems.append("engine.max_stop_seqs and engine.max_stop_tokens must be >= 0")
     if w.temperature < 0:
         problems.append(f"workload.temperature={w.temperature} must be >= 0")
     if e.compute_dtype not in DTYPE_BYTES:
-        problems.append(f"engine.compute_dtype={e.compute_dtype!r} is not one of {sorted(DTYPE_BYTES)}")
+        problems.append(f"engine.compute_dtype={e.compute_dtype!r} must be one of {', '.join(DTYPE_BYTES)}")
     if not 0 < e.hbm_utilization <= 1:
         problems.append(f"engine.hbm_utilization={e.hbm_utilization} must be in (0, 1]")
+    if m.rope_type not in ("default", "llama3"):
+        problems.append(f"model.rope_type={m.rope_type!r} must be 'default' or 'llama3'")
+    if m.num_kv_heads > 0 and m.num_heads % m.num_kv_heads:
+        problems.append(f"model.num_heads={m.num_heads} must be a multiple of model.num_kv_heads={m.num_kv_heads}")
     if cfg.tracking.backend not in ("mlflow", "none"):
         problems.append(f"tracking.backend={cfg.tracking.backend!r} must be 'mlflow' or 'none'")
+    if t.inject_fault is not None:
+        if t.inject_fault not in FAULTS:
+            problems.append(f"trial.inject_fault={t.inject_fault!r} must be one of {', '.join(FAULTS)}")
+        elif os.environ.get(FAULT_ENV) != "1":
+            problems.append(f"trial.inject_fault={t.inject_fault} is for m9's own tests and needs {FAULT_ENV}=1")
+    if problems:
+        return problems
+    tpr = s.max_tokens_per_round if s.max_tokens_per_round is not None else e.max_seqs
+    needed_queue = max(e.max_seqs, tpr, e.max_seqs_in_prefill)
+    if s.max_queued_tokens < needed_queue:
+        problems.append(
+            f"scheduler.max_queued_tokens={s.max_queued_tokens} must be >= max(engine.max_seqs={e.max_seqs}, "
+            f"max_tokens_per_round={tpr}, engine.max_seqs_in_prefill={e.max_seqs_in_prefill}) = {needed_queue}"
+        )
+    return problems
+
+
+def host_memory_bytes() -> Optional[int]:
+    """Total RAM of this host (Linux), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def make_plan(cfg: M9Config) -> Plan:
+    """Plan one point: resolve defaults, predict pages and tokens, and list every reason it cannot run."""
+    e, s, w, m = cfg.engine, cfg.scheduler, cfg.workload, cfg.model
+    problems = validate(cfg)
+    warnings: list[str] = []
     if problems:  # the arithmetic below needs sane sizes
         return _rejected(cfg, problems)
 
@@ -174,12 +217,6 @@ def make_plan(cfg: M9Config) -> Plan:
         problems.append(
             f"scheduler.max_rounds={s.max_rounds} > engine.max_seq_len={e.max_seq_len}: the decode loop would never run"
         )
-    needed_queue = max(e.max_seqs, tpr, e.max_seqs_in_prefill)
-    if s.max_queued_tokens < needed_queue:
-        problems.append(
-            f"scheduler.max_queued_tokens={s.max_queued_tokens} must be >= max(max_seqs={e.max_seqs}, "
-            f"max_tokens_per_round={tpr}, max_seqs_in_prefill={e.max_seqs_in_prefill}) = {needed_queue}"
-        )
     if not problems and sum(per_seq) < tokens_requested:
         short = (
             f"decode budget floor({e.max_seq_len}/{s.max_rounds})*{s.max_rounds}*min({tpr},{e.max_seqs})="
@@ -192,7 +229,13 @@ def make_plan(cfg: M9Config) -> Plan:
 
     dtype_bytes = DTYPE_BYTES[e.compute_dtype]
     kv_bytes = 2 * m.num_layers * m.num_kv_heads * m.head_size * e.page_size * max_pages * dtype_bytes
-    weight_bytes = _param_count(cfg) * (dtype_bytes if m.checkpoint else 4)
+    weight_bytes = _param_count(cfg) * dtype_bytes
+    memory = _device_memory(cfg)
+    if memory is not None and kv_bytes + weight_bytes > e.hbm_utilization * memory:
+        problems.append(
+            f"engine.max_pages={max_pages}: KV cache {kv_bytes / 2**30:.2f} GiB + weights {weight_bytes / 2**30:.2f} GiB "
+            f"> engine.hbm_utilization={e.hbm_utilization} x {memory / 2**30:.1f} GiB device memory"
+        )
     return Plan(
         num_prompts=num_prompts,
         num_seqs=num_seqs,
@@ -211,6 +254,14 @@ def make_plan(cfg: M9Config) -> Plan:
         rejections=tuple(problems),
         warnings=tuple(warnings),
     )
+
+
+def _device_memory(cfg: M9Config) -> Optional[int]:
+    if cfg.trial.device_memory_gb is not None:
+        return int(cfg.trial.device_memory_gb * 2**30)
+    if cfg.trial.jax_platforms == "cpu":
+        return host_memory_bytes()
+    return None
 
 
 def _rejected(cfg: M9Config, problems: list[str]) -> Plan:

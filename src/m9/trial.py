@@ -6,6 +6,7 @@ exception, a signal, the OOM killer or a hang ends the child, not the sweep. The
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -15,11 +16,13 @@ import time
 from pathlib import Path
 
 from m9.config import M9Config, to_dict
-from m9.outcome import Outcome, classify
+from m9.outcome import ChildExit, Outcome, classify
 from m9.plan import Plan
 
 WORKER_MODULE = "m9.engine.worker"
 LOG_NAME = "trial.log"
+_POLL_S = 0.2
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _child_env(cfg: M9Config) -> dict[str, str]:
@@ -43,7 +46,6 @@ def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path) -> Outcome:
     }
     (trial_dir / "request.json").write_text(json.dumps(request, indent=1))
 
-    timed_out = None
     with open(trial_dir / LOG_NAME, "w") as log:
         child = subprocess.Popen(
             [sys.executable, "-m", WORKER_MODULE, str(trial_dir)],
@@ -51,21 +53,43 @@ def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path) -> Outcome:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=_child_env(cfg),
-            start_new_session=True,  # its own process group: a timeout kills everything it started
+            start_new_session=True,  # its own process group: a kill takes everything it started
         )
-        try:
-            returncode = child.wait(timeout=cfg.trial.timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = cfg.trial.timeout_s
-            os.killpg(child.pid, signal.SIGKILL)
-            returncode = child.wait()
+        end = _watch(child, cfg)
 
     result = json.loads(result_path.read_text()) if result_path.exists() else None
-    return classify(
-        plan,
-        result,
-        returncode,
-        timed_out,
-        max_new_tokens=cfg.workload.max_new_tokens,
-        length_fixed=cfg.workload.length_fixed,
-    )
+    return classify(plan, result, end, max_new_tokens=cfg.workload.max_new_tokens,
+                    length_fixed=cfg.workload.length_fixed)
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _watch(child: subprocess.Popen, cfg: M9Config) -> ChildExit:
+    """Wait for the child, killing its process group past ``trial.timeout_s`` or ``trial.memory_limit_gb``."""
+    deadline = time.monotonic() + cfg.trial.timeout_s
+    limit = int(cfg.trial.memory_limit_gb * 2**30) if cfg.trial.memory_limit_gb else None
+    peak = 0
+    while True:
+        try:
+            return ChildExit(child.wait(timeout=_POLL_S), peak_rss_bytes=peak)
+        except subprocess.TimeoutExpired:
+            pass
+        rss = _rss_bytes(child.pid)
+        peak = max(peak, rss)
+        if limit is not None and rss > limit:
+            reason = (f"resident memory {rss / 2**30:.2f} GiB > trial.memory_limit_gb={cfg.trial.memory_limit_gb:g}"
+                      " (killed)")
+            return _kill(child, ChildExit(None, peak_rss_bytes=peak, memory_kill=reason))
+        if time.monotonic() > deadline:
+            return _kill(child, ChildExit(None, peak_rss_bytes=peak, timed_out_s=cfg.trial.timeout_s))
+
+
+def _kill(child: subprocess.Popen, end: ChildExit) -> ChildExit:
+    os.killpg(child.pid, signal.SIGKILL)
+    return dataclasses.replace(end, returncode=child.wait())

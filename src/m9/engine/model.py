@@ -41,11 +41,22 @@ def llama_config(cfg: ModelConfig, max_seq_len: int) -> LlamaConfig:
 
 
 def build_model(cfg: ModelConfig, max_seq_len: int, compute_dtype: str) -> LlamaLMHeadModel:
-    """Random weights (jit-built, so init runs compiled rather than op by op) or a loaded checkpoint."""
+    """Weights in the compute dtype, as a served checkpoint would be: random ones are initialised under jit (compiled,
+    not op by op) and cast there, so a random 8B model takes the memory a real one does."""
     lcfg = llama_config(cfg, max_seq_len)
+    dtype = jnp.dtype(compute_dtype)
     if cfg.checkpoint is not None:
         converter = lcfg.hf_checkpoint_converter(ref_checkpoint=cfg.checkpoint)
-        return converter.load_pretrained(LlamaLMHeadModel, ref=cfg.checkpoint, dtype=jnp.dtype(compute_dtype))
+        return converter.load_pretrained(LlamaLMHeadModel, ref=cfg.checkpoint, dtype=dtype)
     vocab = hax.Axis("vocab", cfg.vocab_size)
-    build = eqx.filter_jit(lambda key: lcfg.build(vocab, key=key))
-    return build(jax.random.PRNGKey(cfg.seed))
+
+    def init(key):
+        model = lcfg.build(vocab, key=key)
+        return jax.tree_util.tree_map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, model)
+
+    return eqx.filter_jit(init)(jax.random.PRNGKey(cfg.seed))
+
+
+def poison_weights(model: LlamaLMHeadModel) -> LlamaLMHeadModel:
+    """Fault injection (``trial.inject_fault=nan_weights``): every floating weight becomes NaN."""
+    return jax.tree_util.tree_map(lambda x: x * jnp.nan if eqx.is_inexact_array(x) else x, model)

@@ -7,11 +7,14 @@ Whatever kills this process without a result (a signal, the OOM killer, a hang) 
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
 import resource
+import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import asdict
@@ -32,6 +35,25 @@ def _say(message: str) -> None:
     print(f"[m9.worker] {message}", flush=True)
 
 
+def _fault_at_first_decode(fault: str | None):
+    """The iteration hook for ``trial.inject_fault`` (validated by the planner: needs M9_ALLOW_FAULT_INJECTION=1)."""
+    if fault not in ("sigkill", "segfault", "hang"):
+        return None
+
+    def hook(i: int) -> None:
+        if i != 0:
+            return
+        _say(f"injecting fault {fault}")
+        if fault == "sigkill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif fault == "segfault":
+            ctypes.string_at(0)
+        else:
+            threading.Event().wait()
+
+    return hook
+
+
 def main(trial_dir: Path) -> int:
     """Run the trial described in ``trial_dir``; returns the process exit code."""
     started = time.time()
@@ -43,12 +65,15 @@ def main(trial_dir: Path) -> int:
         import jax
 
         from m9.config import from_dict
-        from m9.engine.model import build_model
+        from m9.engine.model import build_model, poison_weights
+        from m9.plan import FAULT_ENV
         from m9.engine.session import build_engine, make_requests, run_round, synthetic_prompts
 
         fixed["import_s"] = time.perf_counter() - t
         logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s: %(message)s")
         cfg = from_dict(request["config"])
+        if cfg.trial.inject_fault and os.environ.get(FAULT_ENV) != "1":
+            raise RuntimeError(f"trial.inject_fault needs {FAULT_ENV}=1")
         devices = jax.devices()
         result["runtime"] = {
             "backend": jax.default_backend(),
@@ -63,14 +88,18 @@ def main(trial_dir: Path) -> int:
         t = time.perf_counter()
         model = jax.block_until_ready(build_model(cfg.model, cfg.engine.max_seq_len, cfg.engine.compute_dtype))
         fixed["model_build_s"] = time.perf_counter() - t
+        if cfg.trial.inject_fault == "nan_weights":
+            _say("injecting fault nan_weights")
+            model = poison_weights(model)
         t = time.perf_counter()
         engine = build_engine(model, cfg, request["max_pages"])
         fixed["engine_build_s"] = time.perf_counter() - t
         _say(f"model {fixed['model_build_s']:.2f}s, engine {fixed['engine_build_s']:.2f}s")
 
         prompts = synthetic_prompts(cfg, request["num_prompts"])
+        hook = _fault_at_first_decode(cfg.trial.inject_fault)
         for r in range(cfg.workload.n_rounds):
-            stats = run_round(engine, make_requests(cfg, prompts, r))
+            stats = run_round(engine, make_requests(cfg, prompts, r), on_iter=hook)
             result["rounds"].append(asdict(stats))
             _say(
                 f"round {r}: {stats.round_total_s:.3f}s, {stats.round_total_generated} tokens, "

@@ -1,0 +1,128 @@
+"""Check every point of a command line before Hydra launches anything.
+
+Hydra composes each job of a sweep only when it launches it, so a bad value in the last point of a grid would
+fail after the first points ran; and its composition errors span several lines. Here the whole grid (command
+line sweeps and an experiment's ``hydra.sweeper.params``) is expanded and each point composed and validated up
+front; the first problem comes back as one line naming the key: ``engine.max_seqs: Value 'x' ... Integer``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Optional
+
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from m9.config import from_hydra
+from m9.plan import validate
+
+# Flags after which Hydra prints or inspects instead of running: nothing to check.
+_INSPECT_FLAGS = {"--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", "--shell-completion", "-sc",
+                  "--resolve", "--version"}
+_VALUE_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package", "-p"}
+MAX_POINTS = 4096
+
+
+class BadInput(ValueError):
+    """A command line no point of which should run."""
+
+
+def _split(argv: list[str]) -> tuple[Optional[list[str]], bool]:
+    """The overrides and the multirun flag, or None when the command only inspects or uses custom config paths."""
+    overrides, multirun, skip = [], False, False
+    for arg in argv:
+        if skip:
+            return None, multirun  # a custom config path/name: Hydra checks that composition itself
+        if arg in _INSPECT_FLAGS:
+            return None, multirun
+        if arg in ("-m", "--multirun"):
+            multirun = True
+        elif arg in _VALUE_FLAGS or arg.split("=")[0] in _VALUE_FLAGS:
+            skip = True
+        elif not arg.startswith("-"):
+            overrides.append(arg)
+    return overrides, multirun
+
+
+def _key_of(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _grid(fixed: list[str], sweeps: dict[str, list[str]]) -> list[list[str]]:
+    keys = list(sweeps)
+    return [fixed + [f"{k}={v}" for k, v in zip(keys, combo)] for combo in itertools.product(*sweeps.values())]
+
+
+def _one_line(exc: BaseException) -> str:
+    """Condense a Hydra/OmegaConf composition error into ``key: reason``."""
+    chain, seen = [], exc
+    while seen is not None:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    texts = [str(e) for e in chain if str(e)]
+    for text in texts:
+        m = re.search(r"full_key: (\S+)", text)
+        if m:
+            return f"{m.group(1)}: {text.splitlines()[0]}"
+    for text in texts:
+        m = re.search(r"Could not find '([^']+)/([^']+)'", text)
+        if m:
+            options = re.findall(r"^\t(\S+)$", text.split("Config search path")[0], flags=re.M)
+            return f"{m.group(1)}: no option '{m.group(2)}' (available: {', '.join(options)})"
+    for text in texts:
+        m = re.search(r"Could not override '([^']+)'", text)
+        if m:
+            return f"{m.group(1)}: not a key of the config"
+    return texts[0].splitlines()[0] if texts else type(exc).__name__
+
+
+def expand(argv: list[str], conf_dir: Path, config_name: str = "config") -> Optional[list[list[str]]]:
+    """The overrides of every point the command line would run (None: nothing to check). Raises BadInput."""
+    overrides, multirun = _split(argv)
+    if overrides is None:
+        return None
+    parser = OverridesParser.create()
+    try:
+        parsed = parser.parse_overrides(overrides)
+    except Exception as exc:  # Hydra's own grammar errors
+        raise BadInput(_one_line(exc)) from exc
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    sweeps = {o.get_key_element(): list(o.sweep_string_iterator()) for o in parsed if o.is_sweep_override()}
+    if sweeps and not multirun:
+        key, values = next(iter(sweeps.items()))
+        raise BadInput(f"{_key_of(key)}: {','.join(values)} is a sweep; add -m to run one point per value")
+    with initialize_config_dir(config_dir=str(Path(conf_dir).resolve()), version_base="1.3"):
+        try:
+            base = compose(config_name=config_name, overrides=fixed, return_hydra_config=True)
+        except Exception as exc:
+            raise BadInput(_one_line(exc)) from exc
+    given = {_key_of(k) for k in sweeps} | {_key_of(f) for f in fixed}
+    for key, value in (OmegaConf.select(base, "hydra.sweeper.params") or {}).items():
+        if _key_of(key) not in given:  # an experiment's own grid; the command line wins
+            (o,) = parser.parse_overrides([f"{key}={value}"])
+            sweeps[key] = list(o.sweep_string_iterator()) if o.is_sweep_override() else [str(o.value())]
+    points = _grid([f for f in fixed if not _key_of(f).startswith("hydra")], sweeps)
+    if len(points) > MAX_POINTS:
+        raise BadInput(f"the sweep has {len(points)} points; m9 checks and runs at most {MAX_POINTS} per command")
+    return points
+
+
+def check(argv: list[str], conf_dir: Path, config_name: str = "config") -> int:
+    """Compose and validate every point the command line would run; returns how many. Raises BadInput."""
+    points = expand(argv, conf_dir, config_name)
+    if not points:
+        return 0
+    with initialize_config_dir(config_dir=str(Path(conf_dir).resolve()), version_base="1.3"):
+        for point in points:
+            try:
+                cfg = from_hydra(compose(config_name=config_name, overrides=point))
+            except Exception as exc:
+                raise BadInput(_one_line(exc)) from exc
+            problems = validate(cfg)
+            if problems:
+                raise BadInput(problems[0])
+    return len(points)

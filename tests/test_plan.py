@@ -1,0 +1,106 @@
+"""The planner: the log's own verdicts on its presets, and the arithmetic behind them (no engine, no JAX)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import CONF_DIR, compose_m9
+from m9 import preflight
+from m9.plan import make_plan, validate
+
+
+def _preset(experiment: str) -> dict[str, object]:
+    """Plan of every point of a preset, keyed by the override that makes the point."""
+    return {pt[-1]: make_plan(compose_m9(pt)) for pt in preflight.expand(["-m", f"+experiment={experiment}"], CONF_DIR)}
+
+
+def test_phase_a_rejects_16_sequences_at_480_pages_with_528_needed():
+    plans = _preset("log_phase_a")
+    assert plans["engine.max_seqs=12"].accepted and plans["engine.max_seqs=14"].accepted
+    a3 = plans["engine.max_seqs=16"]
+    assert not a3.accepted
+    assert a3.rejections == (
+        "engine.max_pages=480 is too small for 16 sequences x ceil((32+2048)/64)=33 pages (est. 528 pages needed)",
+    )
+
+
+def test_phase_bc_predicts_the_decode_budget_plateau():
+    plans = _preset("log_phase_bc")
+    assert all(p.accepted for p in plans.values())
+    assert plans["engine.max_seqs=20"].predicted_generated == 25_620
+    assert plans["engine.max_seqs=56"].predicted_generated == 25_656
+    assert plans["engine.max_seqs=56"].max_pages == 2016  # scaled pages: 36 x max_seqs
+    assert all(p.truncation_predicted and "plateau at" in p.warnings[0] for p in plans.values())
+
+
+def test_phase_d_prefill_probe_is_rejected_and_the_rest_planned():
+    plans = _preset("log_phase_d")
+    d1p = plans["+probe=log_d1p_s57_pref56"]
+    assert d1p.rejections and "engine.max_seqs_in_prefill=56 must cover all prompts per round (57)" in d1p.rejections[0]
+    others = [p for k, p in plans.items() if k != "+probe=log_d1p_s57_pref56"]
+    assert len(others) == 6 and all(p.accepted for p in others)
+    assert plans["+probe=log_d4_s60_prompts56"].num_prompts == 56
+    assert plans["+probe=log_d1s_s57_tpr8_r80"].decode_budget == 32 * 80 * 8
+
+
+def test_phase_e2_accepts_124_and_rejects_125_at_the_4096_page_cap():
+    plans = _preset("log_phase_e2")
+    assert plans["engine.max_seqs=124"].accepted
+    assert plans["engine.max_seqs=124"].pages_required_est == 4092  # the log's pages_in_use=4092 free=4
+    assert plans["engine.max_seqs=124"].predicted_generated == 124 * 2048  # length-fixed budget suffices
+    e125 = plans["engine.max_seqs=125"]
+    assert not e125.accepted and "(est. 4125 pages needed)" in e125.rejections[0]
+    assert "engine.max_pages=4096 is too small" in e125.rejections[0]
+
+
+def test_phase_e1_scales_pages_and_keeps_every_point_length_fixed():
+    plans = _preset("log_phase_e1")
+    assert len(plans) == 16 and all(p.accepted and not p.truncation_predicted for p in plans.values())
+    assert plans["engine.max_seqs=113"].max_pages == 4068 and plans["engine.max_seqs=114"].max_pages == 4104
+
+
+def test_phase_f_accepts_128_at_4224_pages_and_predicts_which_variants_truncate():
+    plans = _preset("log_phase_f")
+    assert all(p.accepted for p in plans.values())
+    assert all(p.max_pages == 4224 == p.pages_required_est for p in plans.values())
+    truncating = {k for k, p in plans.items() if p.truncation_predicted}
+    assert truncating == {"+probe=log_f_opta", "+probe=log_f_optb"}  # the log's "Fixed 2048/prompt: no"
+    assert plans["+probe=log_f_opto"].predicted_generated == 262_144
+
+
+def test_length_fixed_turns_a_short_budget_into_a_rejection():
+    over = ["engine.max_seqs=4", "scheduler.max_tokens_per_round=1", "workload.max_new_tokens=256"]
+    assert make_plan(compose_m9(over)).warnings
+    strict = make_plan(compose_m9(over + ["workload.length_fixed=true"]))
+    assert not strict.accepted and "generation will plateau at" in strict.rejections[0]
+
+
+@pytest.mark.parametrize(
+    "overrides,needle",
+    [
+        (["engine.max_seq_len=64", "workload.max_new_tokens=64"], "engine.max_seq_len=64 < prompt_len + max_new_tokens"),
+        (["engine.max_seqs=2", "workload.num_prompts=3", "engine.max_seqs_in_prefill=8"], "engine.max_seqs=2 < 3"),
+        (["engine.max_prefill_size=100"], "engine.max_prefill_size=100 < 8 prompts x 16 tokens"),
+        (["scheduler.max_rounds=1024"], "scheduler.max_rounds=1024 > engine.max_seq_len=512"),
+        (["model=llama3_8b", "trial.device_memory_gb=16"], "GiB device memory"),
+    ],
+)
+def test_capacity_rejections_name_the_key_and_numbers(overrides, needle):
+    plan = make_plan(compose_m9(overrides))
+    assert not plan.accepted
+    assert any(needle in r for r in plan.rejections), plan.rejections
+
+
+def test_kv_and_weight_bytes_follow_the_model_shape():
+    plan = make_plan(compose_m9(["model=llama3_8b", "engine=paged_2560", "engine.max_pages=4096"]))
+    assert plan.kv_cache_bytes == 2 * 32 * 8 * 128 * 64 * 4096 * 2  # K and V, layers, kv heads, head, page, bf16
+    assert 7.9e9 < plan.weight_bytes / 2 < 8.1e9  # ~8.03B parameters
+
+
+def test_auto_max_pages_is_the_estimate_and_is_recorded():
+    plan = make_plan(compose_m9(["engine.max_seqs=5", "workload.max_new_tokens=100"]))
+    assert plan.max_pages_auto and plan.max_pages == plan.pages_required_est == 5 * -(-(16 + 100) // 16)
+
+
+def test_validate_accepts_the_defaults():
+    assert validate(compose_m9()) == []
