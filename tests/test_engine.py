@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import compose_m9
 from m9.plan import make_plan
@@ -64,3 +66,26 @@ def test_explicit_max_pages_is_what_the_engine_gets(model):
     cfg = _point(**{"engine.max_seqs": 2, "engine.max_pages": 50, "workload.max_new_tokens": 10})
     plan, stats = _run(model, cfg)
     assert stats.max_pages == 50 and plan.max_pages == 50 and not plan.max_pages_auto
+
+
+@settings(max_examples=10, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(
+    max_seqs=st.integers(1, 6),
+    prompt_frac=st.floats(0.3, 1.0),
+    prompt_len=st.integers(1, 24),
+    new=st.integers(1, 60),
+    page_size=st.sampled_from([4, 8, 16]),
+    max_rounds=st.sampled_from([4, 8, 16]),
+    tpr=st.integers(1, 6),
+)
+def test_plan_predicts_what_the_engine_measures(model, max_seqs, prompt_frac, prompt_len, new, page_size,
+                                                max_rounds, tpr):
+    prompts = max(1, round(max_seqs * prompt_frac))
+    cfg = _point(**{"engine.max_seqs": max_seqs, "workload.num_prompts": prompts, "workload.prompt_len": prompt_len,
+                    "workload.max_new_tokens": new, "engine.page_size": page_size,
+                    "scheduler.max_rounds": max_rounds, "scheduler.max_tokens_per_round": min(tpr, max_seqs)})
+    plan, stats = _run(model, cfg)
+    assert stats.round_total_generated == plan.predicted_generated
+    assert stats.pages_in_use_after_decode == plan.predicted_pages_in_use
+    assert plan.predicted_pages_in_use <= plan.max_pages
