@@ -10,7 +10,6 @@ import pytest
 
 from conftest import ROOT
 
-pytestmark = pytest.mark.slow
 
 
 def _m9(args: list[str], cwd, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -19,6 +18,7 @@ def _m9(args: list[str], cwd, timeout: int = 600) -> subprocess.CompletedProcess
                           timeout=timeout)
 
 
+@pytest.mark.slow
 def test_multirun_of_two_points_records_two_mlflow_runs(tmp_path):
     from mlflow.tracking import MlflowClient
 
@@ -67,3 +67,13 @@ def test_rejected_single_run_exits_nonzero_and_is_recorded(tmp_path):
     (run,) = client.search_runs([client.get_experiment_by_name("m9").experiment_id])
     assert run.data.tags["status"] == "rejected"
     assert "est. 68 pages needed" in run.data.tags["signature"]
+
+
+def test_plan_only_sweep_prints_verdicts_without_running(tmp_path):
+    proc = _m9(["-m", "+experiment=log_phase_e2", "trial.plan_only=true", "tracking=none",
+                f"hydra.sweep.dir={tmp_path}/sweep"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "4 points, 0 pass, 0 fail, 1 rejected, 3 planned" in proc.stdout
+    assert "| 124 | 4096 | 124 | PLANNED |" in proc.stdout and "predicted pages_in_use=4092" in proc.stdout
+    assert "(est. 4125 pages needed)" in proc.stdout
+    assert not list((tmp_path / "sweep").glob("*/trial.log"))

@@ -31,7 +31,7 @@ def _run(cfg: DictConfig) -> None:
         output_dir=Path(hc.runtime.output_dir),
     )
     outcome = run_point(from_hydra(cfg), job)
-    if not multirun and outcome.status != "pass":
+    if not multirun and outcome.status not in ("pass", "planned"):
         sys.exit(1)  # a single point that did not pass is a failed command; in a sweep it is a data point
 
 

@@ -136,6 +136,8 @@ class TrialConfig:
     when ``jax_platforms=cpu``, else unchecked."""
     memory_limit_gb: Optional[float] = None
     """Host memory (GiB, resident) the engine child may use; past it the child is killed and recorded as ``oom``."""
+    plan_only: bool = False
+    """Plan and print the points without running or tracking them (accepted points show as ``planned``)."""
     enforce_plan: bool = True
     """False runs a point the planner rejected (its reasons become notes): to watch the engine fail for real."""
     inject_fault: Optional[str] = None

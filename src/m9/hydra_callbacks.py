@@ -36,6 +36,9 @@ class M9Callback(Callback):
         entries = read_sweep(sweep_dir)
         table = render(entries)
         (sweep_dir / "matrix.md").write_text(table + "\n")
-        counts = {s: sum(e["outcome"]["status"] == s for e in entries) for s in ("pass", "fail", "rejected")}
-        print(f"\n[m9] sweep {sweep_dir}: {len(entries)} points, {counts['pass']} pass, {counts['fail']} fail, "
-              f"{counts['rejected']} rejected\n\n{table}\n", flush=True)
+        counts = {}
+        for e in entries:
+            counts[e["outcome"]["status"]] = counts.get(e["outcome"]["status"], 0) + 1
+        tally = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pass", "fail", "rejected", "planned")
+                          if s != "planned" or s in counts)
+        print(f"\n[m9] sweep {sweep_dir}: {len(entries)} points, {tally}\n\n{table}\n", flush=True)

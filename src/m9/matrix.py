@@ -16,6 +16,10 @@ def status_label(outcome: dict[str, Any]) -> str:
 
 def _notes(outcome: dict[str, Any]) -> str:
     parts = [outcome["signature"]] if outcome["signature"] else []
+    if outcome["status"] == "planned":
+        m = outcome["metrics"]
+        parts.append(f"predicted pages_in_use={m['predicted_pages_in_use']} "
+                     f"round_total_generated={m['predicted_round_total_generated']}")
     parts += list(outcome["notes"])
     return "; ".join(p.replace("|", "\\|") for p in parts)
 

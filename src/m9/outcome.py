@@ -14,6 +14,7 @@ from m9.plan import Plan
 from m9.stats import RoundStats, trial_metrics
 
 PASS, REJECTED, FAIL = "pass", "rejected", "fail"
+PLANNED = "planned"  # trial.plan_only: accepted by the planner, not run, not tracked
 FAILURE_KINDS = ("out_of_pages", "oom", "nan", "crash", "timeout", "truncated", "engine_error")
 
 _OOM_MARKERS = ("RESOURCE_EXHAUSTED", "Out of memory", "out of memory", "MemoryError", "Scoped allocation")
@@ -76,6 +77,11 @@ def _exit_signature(returncode: int) -> str:
 def rejected(plan: Plan) -> Outcome:
     """The planner refused the point."""
     return Outcome(status=REJECTED, signature="; ".join(plan.rejections), metrics=_predictions(plan))
+
+
+def planned(plan: Plan) -> Outcome:
+    """The planner accepted the point and was asked only to plan it."""
+    return Outcome(status=PLANNED, metrics=_predictions(plan), notes=plan.warnings)
 
 
 def _predictions(plan: Plan) -> dict[str, float]:

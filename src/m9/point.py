@@ -6,7 +6,7 @@ import json
 
 from m9.config import M9Config, to_dict
 from m9.journal import write_entry
-from m9.outcome import Outcome, rejected
+from m9.outcome import Outcome, planned, rejected
 from m9.plan import make_plan, validate
 from m9.provenance import JobInfo
 from m9.trial import LOG_NAME, run_trial
@@ -22,6 +22,11 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
     config_path.write_text(json.dumps(to_dict(cfg), indent=1))
     for warning in plan.warnings:
         print(f"[m9] warning: {warning}", flush=True)
+    if cfg.trial.plan_only:
+        outcome = planned(plan) if plan.accepted else rejected(plan)
+        write_entry(job, cfg, plan, outcome)
+        print(summary(job, plan.max_pages, outcome), flush=True)
+        return outcome
     if plan.accepted or (not cfg.trial.enforce_plan and not validate(cfg)):
         print(f"[m9] point {job.job_num} ({job.run_name}): running, log {out / LOG_NAME}", flush=True)
         outcome = run_trial(cfg, plan, out)
@@ -41,6 +46,10 @@ def summary(job: JobInfo, max_pages: int, outcome: Outcome) -> str:
     head = f"[m9] point {job.job_num} ({job.run_name}): {outcome.status.upper()}"
     if outcome.status == "rejected":
         return f"{head}\n     {outcome.signature}"
+    if outcome.status == "planned":
+        return (f"{head}: max_pages={max_pages} predicted pages_in_use={m['predicted_pages_in_use']} "
+                f"round_total_generated={m['predicted_round_total_generated']}"
+                + "".join(f"\n     note: {n}" for n in outcome.notes))
     if outcome.status == "fail":
         return f"{head} ({outcome.failure_kind}): {outcome.signature}\n     log: {job.output_dir / LOG_NAME}"
     lines = [
