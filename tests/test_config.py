@@ -11,7 +11,8 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 from conftest import CONF_DIR, compose_m9
 from m9.config import EngineConfig, M9Config, flatten, from_dict, to_dict
 
-GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("experiment", "hydra"))
+OPTIONAL = ("experiment", "probe")  # global deltas, added with +group=option
+GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in OPTIONAL)
 
 
 def _options(group: str) -> list[str]:
@@ -28,6 +29,12 @@ def test_every_group_option_composes_to_the_schema(group, option):
     assert dataclasses.is_dataclass(section)
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(section, dataclasses.fields(section)[0].name, None)
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in OPTIONAL for o in _options(g)], ids=lambda x: str(x))
+def test_every_preset_and_probe_composes_to_the_schema(group, option):
+    cfg = compose_m9([f"+{group}={option}"])
+    assert isinstance(cfg, M9Config) and cfg != compose_m9()
 
 
 def test_every_group_has_at_least_one_option():
