@@ -1,7 +1,9 @@
-"""Hydra callbacks: create the tracking store before any job starts; print the matrix when a sweep ends."""
+"""Hydra callbacks, in the launching process: open the store and the sweep before any job starts; close the sweep
+and print its matrix and boundary when it ends."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,30 +17,52 @@ def _tracking(config: DictConfig) -> TrackingConfig:
     return TrackingConfig(**OmegaConf.to_container(config.tracking, resolve=True))
 
 
-class M9Callback(Callback):
-    """Runs in the launching process, around the jobs."""
+def _loud(step):
+    # Hydra turns a callback's exception into a warning and carries on; a broken sweep record is an m9 bug, and
+    # a sweep must not run unrecorded, so stop with a clear message instead.
+    def wrapped(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            step(self, config, **kwargs)
+        except Exception as exc:
+            print(f"[m9] error in {step.__name__}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(3) from exc
 
+    return wrapped
+
+
+class M9Callback(Callback):
+    """Creates the tracking store once, and brackets a multirun with its sweep record and parent run."""
+
+    @_loud
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         from m9 import tracking
 
         tracking.init_store(_tracking(config))
 
+    @_loud
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from m9 import tracking
+        from m9 import progress, sweep, tracking
 
-        tracking.init_store(_tracking(config))
+        tcfg = _tracking(config)
+        tracking.init_store(tcfg)
+        meta = sweep.open_sweep(tcfg, Path(config.hydra.sweep.dir),
+                                track=not config.trial.plan_only)  # a plan-only sweep measures nothing: no runs
+        progress.open_display(meta["n_points"])
 
+    @_loud
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from m9.journal import read_sweep
-        from m9.matrix import render
+        from m9 import analysis, matrix, progress, sweep
 
+        progress.close_display()
+        entries = sweep.close_sweep("FINISHED") or []
         sweep_dir = Path(config.hydra.sweep.dir)
-        entries = read_sweep(sweep_dir)
-        table = render(entries)
+        table = matrix.render(entries)
         (sweep_dir / "matrix.md").write_text(table + "\n")
-        counts = {}
+        counts: dict[str, int] = {}
         for e in entries:
             counts[e["outcome"]["status"]] = counts.get(e["outcome"]["status"], 0) + 1
         tally = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pass", "fail", "rejected", "planned")
                           if s != "planned" or s in counts)
-        print(f"\n[m9] sweep {sweep_dir}: {len(entries)} points, {tally}\n\n{table}\n", flush=True)
+        boundary = analysis.boundary(entries, analysis.swept_knob(entries)).statement()
+        print(f"\n[m9] sweep {sweep_dir}: {len(entries)} points, {tally}\n\n{table}\n\n[m9] boundary: {boundary}\n"
+              f"[m9] report: {sweep_dir / 'report.md'}", flush=True)

@@ -68,6 +68,17 @@ class Plan:
         """True when the point may run."""
         return not self.rejections
 
+    def resolved_params(self) -> dict[str, object]:
+        """The values m9 derived for knobs left unset, recorded beside the config as ``resolved.*``."""
+        return {
+            "resolved.num_prompts": self.num_prompts,
+            "resolved.num_seqs": self.num_seqs,
+            "resolved.max_pages": self.max_pages,
+            "resolved.max_pages_auto": self.max_pages_auto,
+            "resolved.max_tokens_per_round": self.max_tokens_per_round,
+            "resolved.max_prefill_size": self.max_prefill_size,
+        }
+
     @property
     def truncation_predicted(self) -> bool:
         """True when the decode budget is short of the ask and sequences will be cut evenly."""

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 
 from m9.config import M9Config, to_dict
-from m9.journal import write_entry
+from m9.journal import make_entry, write_entry
 from m9.outcome import Outcome, planned, rejected
 from m9.plan import make_plan, validate
 from m9.provenance import JobInfo
 from m9.trial import LOG_NAME, run_trial
-from m9 import tracking
+from m9 import progress, tracking
 
 
 def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
     """Plan the point, run it if the plan allows, and record what happened. Never raises for a failed trial."""
     plan = make_plan(cfg)
+    display = progress.current()
     out = job.output_dir
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "m9_config.json"
@@ -24,19 +25,22 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
         print(f"[m9] warning: {warning}", flush=True)
     if cfg.trial.plan_only:
         outcome = planned(plan) if plan.accepted else rejected(plan)
-        write_entry(job, cfg, plan, outcome)
+        write_entry(make_entry(job, cfg, plan, outcome))
         print(summary(job, plan.max_pages, outcome), flush=True)
         return outcome
     if plan.accepted or (not cfg.trial.enforce_plan and not validate(cfg)):
         print(f"[m9] point {job.job_num} ({job.run_name}): running, log {out / LOG_NAME}", flush=True)
-        outcome = run_trial(cfg, plan, out)
+        display.start_point(str(job.job_num), cfg.workload.n_rounds)
+        outcome = run_trial(cfg, plan, out, on_progress=display.trial)
     else:
         outcome = rejected(plan)
-    write_entry(job, cfg, plan, outcome)  # on disk first: the store may be down, the record must not be lost
+    entry = make_entry(job, cfg, plan, outcome)
+    write_entry(entry)  # on disk first: the store may be down, the record must not be lost
     artifacts = [config_path, out / LOG_NAME, out / "result.json"]
-    run_id = tracking.record_point(cfg, plan, outcome, job, artifacts)
-    write_entry(job, cfg, plan, outcome, run_id)
+    entry["run_id"] = tracking.record_point(cfg.tracking, entry, artifacts, job.parent_run_id)
+    write_entry(entry)
     print(summary(job, plan.max_pages, outcome), flush=True)
+    display.end_point(outcome.status)
     return outcome
 
 

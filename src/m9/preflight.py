@@ -111,11 +111,11 @@ def expand(argv: list[str], conf_dir: Path, config_name: str = "config") -> Opti
     return points
 
 
-def check(argv: list[str], conf_dir: Path, config_name: str = "config") -> int:
-    """Compose and validate every point the command line would run; returns how many. Raises BadInput."""
+def check(argv: list[str], conf_dir: Path, config_name: str = "config") -> list[list[str]]:
+    """Compose and validate every point the command line would run; returns their overrides. Raises BadInput."""
     points = expand(argv, conf_dir, config_name)
     if not points:
-        return 0
+        return []
     with initialize_config_dir(config_dir=str(Path(conf_dir).resolve()), version_base="1.3"):
         for point in points:
             try:
@@ -125,4 +125,4 @@ def check(argv: list[str], conf_dir: Path, config_name: str = "config") -> int:
             problems = validate(cfg)
             if problems:
                 raise BadInput(problems[0])
-    return len(points)
+    return points

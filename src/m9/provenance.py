@@ -7,6 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class JobInfo:
     """The command-line overrides that make this point, as typed."""
     output_dir: Path
     """The point's own directory: trial log, result, config and journal entry."""
+    parent_run_id: Optional[str] = None
+    """The sweep's tracking run, when the point belongs to a tracked sweep."""
 
     @property
     def override_string(self) -> str:

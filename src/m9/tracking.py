@@ -1,26 +1,27 @@
 """MLflow: the only module that imports mlflow.
 
-One MLflow run per point: params are the flattened resolved config (plus the values m9 derived, under
-``resolved.*``), metrics are the trial's measurements and the plan's predictions, tags carry the outcome and where
-the point came from. The store and experiment are created once, in the launching process, before any job starts:
-parallel jobs on a fresh sqlite file race on schema creation.
+A sweep is a parent run (``kind=sweep``), created in the launching process before any job starts; each point is a
+child run (``kind=point``, nested through ``mlflow.parentRunId``) holding the journal entry: params are the
+flattened resolved config plus ``resolved.*``, metrics the measurements and predictions, tags the outcome and
+provenance. A single point without a sweep is a top-level point run. The store and experiment are created once, up
+front: parallel jobs on a fresh sqlite file race on schema creation.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlparse
 
-from m9.config import M9Config, TrackingConfig, flatten
-from m9.outcome import Outcome
-from m9.plan import Plan
-from m9.provenance import JobInfo, versions
+from m9.config import TrackingConfig
+from m9.provenance import versions
 
 DEFAULT_DB = Path("outputs") / "mlflow.db"
-_PARAM_MAX = 6000  # MLflow's param value cap (chars)
+_PARAM_MAX = 6000  # MLflow's cap on a param value (chars)
+_TAG_MAX = 5000
 
 
 def resolve_uri(cfg: TrackingConfig) -> str:
@@ -33,86 +34,173 @@ def resolve_uri(cfg: TrackingConfig) -> str:
 
 
 def _artifact_location(uri: str) -> Optional[str]:
-    # A local sqlite store keeps artifacts beside the database rather than in whatever the cwd is; a tracking
-    # server decides for itself.
-    parsed = urlparse(uri)
-    if parsed.scheme == "sqlite":
-        db = Path(uri[len("sqlite:///"):])
-        return (db.parent / "mlartifacts").resolve().as_uri()
+    # A local sqlite store keeps artifacts beside the database, not in whatever the cwd is; a server decides itself.
+    if urlparse(uri).scheme == "sqlite":
+        return (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").resolve().as_uri()
     return None
+
+
+def _client(cfg: TrackingConfig):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=resolve_uri(cfg))
 
 
 def init_store(cfg: TrackingConfig) -> Optional[str]:
     """Create the store's schema and the experiment if missing; returns the experiment id (None when disabled)."""
     if cfg.backend == "none":
         return None
-    from mlflow.tracking import MlflowClient
-
     uri = resolve_uri(cfg)
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri=uri)
+    client = _client(cfg)
     experiment = client.get_experiment_by_name(cfg.experiment)
     if experiment is not None:
         return experiment.experiment_id
     return client.create_experiment(cfg.experiment, artifact_location=_artifact_location(uri))
 
 
-def _param_value(value: Any) -> str:
-    text = "null" if value is None else str(value)
-    return text[:_PARAM_MAX]
+def _text(value: Any, cap: int) -> str:
+    return ("null" if value is None else str(value))[:cap]
 
 
-def record_point(
-    cfg: M9Config, plan: Plan, outcome: Outcome, job: JobInfo, artifacts: list[Path]
-) -> Optional[str]:
-    """Log one point as one MLflow run; returns its run id (None when tracking is off)."""
-    if cfg.tracking.backend == "none":
-        return None
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.tracking import MlflowClient
+def start_sweep_run(cfg: TrackingConfig, sweep_id: str, command: str, grid: Optional[list[list[str]]],
+                    output_dir: Path) -> str:
+    """Open the sweep's parent run; returns its id."""
+    experiment_id = init_store(cfg)
+    tags = {"mlflow.runName": f"sweep {sweep_id}", "kind": "sweep", "sweep_id": sweep_id, "command": command,
+            "n_points": str(len(grid)) if grid else "", "output_dir": str(output_dir), **versions()}
+    client = _client(cfg)
+    run = client.create_run(experiment_id, tags={k: _text(v, _TAG_MAX) for k, v in tags.items() if v != ""})
+    if grid:
+        client.log_text(run.info.run_id, json.dumps(grid, indent=1), "grid.json")
+    return run.info.run_id
 
-    client = MlflowClient(tracking_uri=resolve_uri(cfg.tracking))
-    experiment_id = init_store(cfg.tracking)
-    tags = {
-        "mlflow.runName": job.run_name,
-        "status": outcome.status,
-        "failure_kind": outcome.failure_kind or "",
-        "signature": outcome.signature[:5000],
-        "notes": "; ".join(outcome.notes)[:5000],
-        "sweep_id": job.sweep_id,
-        "job_num": str(job.job_num),
-        "overrides": job.override_string,
-        "output_dir": str(job.output_dir),
-        **versions(),
-        "backend": str(outcome.runtime.get("backend", "")),
-        "device_kind": str(outcome.runtime.get("device_kind", "")),
-        "device_count": str(outcome.runtime.get("device_count", "")),
-        "prediction_mismatch": str(any("differs from predicted" in n for n in outcome.notes)).lower(),
-    }
-    run = client.create_run(experiment_id, tags={k: v for k, v in tags.items() if v != ""})
-    run_id = run.info.run_id
-    params = {**flatten(cfg), **_resolved(plan)}
-    param_list = [Param(k, _param_value(v)) for k, v in sorted(params.items())]
-    now_ms = int(time.time() * 1000)
-    metric_list = [Metric(k, float(v), now_ms, 0) for k, v in sorted(outcome.metrics.items()) if v is not None]
-    for start in range(0, len(param_list), 100):  # MLflow takes at most 100 params per batch
-        client.log_batch(run_id, params=param_list[start : start + 100])
-    for start in range(0, len(metric_list), 1000):
-        client.log_batch(run_id, metrics=metric_list[start : start + 1000])
-    for path in artifacts:
-        if path.exists():
+
+def end_sweep_run(cfg: TrackingConfig, run_id: str, status: str, summary: dict[str, Any],
+                  artifacts: list[Path] = ()) -> None:
+    """Close the parent run with ``FINISHED``/``FAILED``/``KILLED`` and the sweep's summary."""
+    client = _client(cfg)
+    for key, value in summary.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            client.log_metric(run_id, key, float(value))
+        elif value is not None:
+            client.set_tag(run_id, key, _text(value, _TAG_MAX))
+    log_artifacts(cfg, run_id, artifacts)
+    client.set_terminated(run_id, status=status)
+
+
+def log_artifacts(cfg: TrackingConfig, run_id: str, paths: list[Path]) -> None:
+    """Attach files that exist to a run."""
+    client = _client(cfg)
+    for path in paths:
+        if Path(path).exists():
             client.log_artifact(run_id, str(path))
-    client.set_terminated(run_id, status="FINISHED" if outcome.status != "fail" else "FAILED")
+
+
+def record_point(cfg: TrackingConfig, entry: dict[str, Any], artifacts: list[Path],
+                 parent_run_id: Optional[str] = None) -> Optional[str]:
+    """Log one point's journal entry as one run; returns its run id (None when tracking is off)."""
+    if cfg.backend == "none":
+        return None
+    from mlflow.entities import Metric, Param
+
+    client = _client(cfg)
+    outcome = entry["outcome"]
+    runtime = outcome.get("runtime", {})
+    tags = {
+        "mlflow.runName": " ".join(entry["overrides"]) or "default",
+        "kind": "point",
+        "status": outcome["status"],
+        "failure_kind": outcome["failure_kind"] or "",
+        "signature": outcome["signature"],
+        "notes": "; ".join(outcome["notes"]),
+        "sweep_id": entry["sweep_id"],
+        "job_num": str(entry["job_num"]),
+        "overrides": " ".join(entry["overrides"]),
+        "output_dir": entry["output_dir"],
+        **versions(),
+        "backend": str(runtime.get("backend", "")),
+        "device_kind": str(runtime.get("device_kind", "")),
+        "device_count": str(runtime.get("device_count", "")),
+        "prediction_mismatch": str(any("differs from predicted" in n for n in outcome["notes"])).lower(),
+    }
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(init_store(cfg), tags={k: _text(v, _TAG_MAX) for k, v in tags.items() if v != ""})
+    run_id = run.info.run_id
+    params = [Param(k, _text(v, _PARAM_MAX)) for k, v in sorted(entry["params"].items())]
+    now_ms = int(time.time() * 1000)
+    metrics = [Metric(k, float(v), now_ms, 0) for k, v in sorted(outcome["metrics"].items()) if v is not None]
+    for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
+        client.log_batch(run_id, params=params[start : start + 100])
+    for start in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[start : start + 1000])
+    log_artifacts(cfg, run_id, artifacts)
+    client.set_terminated(run_id, status="FAILED" if outcome["status"] == "fail" else "FINISHED")
     return run_id
 
 
-def _resolved(plan: Plan) -> dict[str, Any]:
-    return {
-        "resolved.num_prompts": plan.num_prompts,
-        "resolved.num_seqs": plan.num_seqs,
-        "resolved.max_pages": plan.max_pages,
-        "resolved.max_pages_auto": plan.max_pages_auto,
-        "resolved.max_tokens_per_round": plan.max_tokens_per_round,
-        "resolved.max_prefill_size": plan.max_prefill_size,
-    }
+def _parse(value: str) -> Any:
+    if value == "null":
+        return None
+    if value in ("True", "False"):
+        return value == "True"
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def find_sweep(cfg: TrackingConfig, ref: Optional[str] = None) -> Optional[dict[str, Any]]:
+    """The parent run of a sweep by sweep id or run id (None: the latest sweep), as a dict; None if not found."""
+    client = _client(cfg)
+    experiment = client.get_experiment_by_name(cfg.experiment)
+    if experiment is None:
+        return None
+    query = "tags.kind = 'sweep'" + (f" and tags.sweep_id = '{ref}'" if ref else "")
+    runs = client.search_runs([experiment.experiment_id], query, order_by=["attributes.start_time DESC"],
+                              max_results=1)
+    if not runs and ref:
+        try:
+            runs = [client.get_run(ref)]
+        except Exception:  # noqa: BLE001 - not a run id either
+            return None
+    if not runs:
+        return None
+    run = runs[0]
+    return {"run_id": run.info.run_id, "status": run.info.status, "tags": dict(run.data.tags),
+            "metrics": dict(run.data.metrics)}
+
+
+def load_points(cfg: TrackingConfig, parent_run_id: str) -> list[dict[str, Any]]:
+    """The journal entries of a sweep's points, rebuilt from their runs, in job order."""
+    client = _client(cfg)
+    experiment = client.get_experiment_by_name(cfg.experiment)
+    runs = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                              max_results=5000)
+    entries = []
+    for run in runs:
+        t, params = run.data.tags, {k: _parse(v) for k, v in run.data.params.items()}
+        entries.append({
+            "sweep_id": t.get("sweep_id", ""),
+            "job_num": int(t.get("job_num", 0)),
+            "overrides": t.get("overrides", "").split(),
+            "run_id": run.info.run_id,
+            "output_dir": t.get("output_dir", ""),
+            "max_seqs": params.get("engine.max_seqs"),
+            "max_pages": params.get("resolved.max_pages"),
+            "prompts": params.get("resolved.num_prompts"),
+            "outcome": {
+                "status": t.get("status", ""),
+                "failure_kind": t.get("failure_kind") or None,
+                "signature": t.get("signature", ""),
+                "metrics": dict(run.data.metrics),
+                "notes": [n for n in t.get("notes", "").split("; ") if n],
+                "runtime": {"backend": t.get("backend", ""), "device_kind": t.get("device_kind", "")},
+            },
+            "params": params,
+        })
+    return sorted(entries, key=lambda e: e["job_num"])

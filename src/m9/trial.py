@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Optional
 
 from m9.config import M9Config, to_dict
 from m9.outcome import ChildExit, Outcome, classify
@@ -33,11 +34,14 @@ def _child_env(cfg: M9Config) -> dict[str, str]:
     return env
 
 
-def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path) -> Outcome:
-    """Run the engine for an accepted plan under ``trial.timeout_s``; the child's log lands in ``trial_dir``."""
+def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path,
+              on_progress: Optional[Callable[[dict], None]] = None) -> Outcome:
+    """Run the engine for a plan under ``trial.timeout_s``; the child's log lands in ``trial_dir``.
+    ``on_progress`` receives the child's decode-iteration events as they come."""
     trial_dir.mkdir(parents=True, exist_ok=True)
     result_path = trial_dir / "result.json"
     result_path.unlink(missing_ok=True)
+    (trial_dir / "progress.jsonl").unlink(missing_ok=True)
     request = {
         "config": to_dict(cfg),
         "max_pages": plan.max_pages,
@@ -55,7 +59,12 @@ def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path) -> Outcome:
             env=_child_env(cfg),
             start_new_session=True,  # its own process group: a kill takes everything it started
         )
-        end = _watch(child, cfg)
+        try:
+            end = _watch(child, cfg, _ProgressTail(trial_dir / "progress.jsonl", on_progress))
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM): the engine must not outlive the sweep
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            raise
 
     result = json.loads(result_path.read_text()) if result_path.exists() else None
     return classify(plan, result, end, max_new_tokens=cfg.workload.max_new_tokens,
@@ -70,7 +79,27 @@ def _rss_bytes(pid: int) -> int:
         return 0
 
 
-def _watch(child: subprocess.Popen, cfg: M9Config) -> ChildExit:
+class _ProgressTail:
+    """Hands new complete lines of the child's progress file to a callback."""
+
+    def __init__(self, path: Path, callback: Optional[Callable[[dict], None]]):
+        self.path, self.callback, self.offset, self.partial = path, callback, 0, ""
+
+    def poll(self) -> None:
+        if self.callback is None or not self.path.exists():
+            return
+        with open(self.path) as f:
+            f.seek(self.offset)
+            chunk = f.read()
+            self.offset = f.tell()
+        lines = (self.partial + chunk).split("\n")
+        self.partial = lines.pop()
+        for line in lines:
+            if line:
+                self.callback(json.loads(line))
+
+
+def _watch(child: subprocess.Popen, cfg: M9Config, tail: _ProgressTail) -> ChildExit:
     """Wait for the child, killing its process group past ``trial.timeout_s`` or ``trial.memory_limit_gb``."""
     deadline = time.monotonic() + cfg.trial.timeout_s
     limit = int(cfg.trial.memory_limit_gb * 2**30) if cfg.trial.memory_limit_gb else None
@@ -80,6 +109,7 @@ def _watch(child: subprocess.Popen, cfg: M9Config) -> ChildExit:
             return ChildExit(child.wait(timeout=_POLL_S), peak_rss_bytes=peak)
         except subprocess.TimeoutExpired:
             pass
+        tail.poll()
         rss = _rss_bytes(child.pid)
         peak = max(peak, rss)
         if limit is not None and rss > limit:

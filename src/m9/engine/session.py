@@ -82,9 +82,10 @@ def pages_in_use(engine: InferenceEngine) -> int:
 
 
 def run_round(
-    engine: InferenceEngine, requests: list[Request], on_iter: Callable[[int], None] | None = None
+    engine: InferenceEngine, requests: list[Request], on_iter: Callable[[int, int], None] | None = None
 ) -> RoundStats:
-    """One measured ``generate`` call. ``on_iter(i)`` is told when decode iteration ``i`` starts."""
+    """One measured ``generate`` call. ``on_iter(i, tokens)`` is told when decode iteration ``i`` starts, with the
+    tokens generated so far."""
     marks: list[float] = []
     after_prefill: list[int] = []
 
@@ -94,7 +95,7 @@ def run_round(
             after_prefill.append(pages_in_use(engine))
             marks[-1] = time.perf_counter()  # keep the page read out of the first iteration's time
         if on_iter is not None:
-            on_iter(i)
+            on_iter(i, sum(len(r.token_list) for kids in engine.results.values() for r in kids.values()))
 
     start = time.perf_counter()
     result = engine.generate(requests, step_callback=step_callback)

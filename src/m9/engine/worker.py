@@ -20,9 +20,11 @@ import traceback
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
+from typing import IO
 
 REQUEST = "request.json"
 RESULT = "result.json"
+PROGRESS = "progress.jsonl"
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -35,13 +37,16 @@ def _say(message: str) -> None:
     print(f"[m9.worker] {message}", flush=True)
 
 
-def _fault_at_first_decode(fault: str | None):
-    """The iteration hook for ``trial.inject_fault`` (validated by the planner: needs M9_ALLOW_FAULT_INJECTION=1)."""
-    if fault not in ("sigkill", "segfault", "hang"):
-        return None
+def _iteration_hook(progress: IO[str], round_idx: int, fault: str | None):
+    """Called as each decode iteration starts: appends a progress event for the parent's display, and fires
+    ``trial.inject_fault`` at the first one (the planner refuses it unless M9_ALLOW_FAULT_INJECTION=1)."""
+    start = time.perf_counter()
 
-    def hook(i: int) -> None:
-        if i != 0:
+    def hook(i: int, tokens: int) -> None:
+        event = {"round": round_idx, "iter": i, "tokens": tokens, "elapsed": time.perf_counter() - start}
+        progress.write(json.dumps(event) + "\n")
+        progress.flush()
+        if i != 0 or fault not in ("sigkill", "segfault", "hang"):
             return
         _say(f"injecting fault {fault}")
         if fault == "sigkill":
@@ -97,14 +102,15 @@ def main(trial_dir: Path) -> int:
         _say(f"model {fixed['model_build_s']:.2f}s, engine {fixed['engine_build_s']:.2f}s")
 
         prompts = synthetic_prompts(cfg, request["num_prompts"])
-        hook = _fault_at_first_decode(cfg.trial.inject_fault)
-        for r in range(cfg.workload.n_rounds):
-            stats = run_round(engine, make_requests(cfg, prompts, r), on_iter=hook)
-            result["rounds"].append(asdict(stats))
-            _say(
-                f"round {r}: {stats.round_total_s:.3f}s, {stats.round_total_generated} tokens, "
-                f"{len(stats.iter_s)} decode iters, pages_in_use={stats.pages_in_use_after_decode}"
-            )
+        with open(trial_dir / PROGRESS, "w") as progress:
+            for r in range(cfg.workload.n_rounds):
+                hook = _iteration_hook(progress, r, cfg.trial.inject_fault)
+                stats = run_round(engine, make_requests(cfg, prompts, r), on_iter=hook)
+                result["rounds"].append(asdict(stats))
+                _say(
+                    f"round {r}: {stats.round_total_s:.3f}s, {stats.round_total_generated} tokens, "
+                    f"{len(stats.iter_s)} decode iters, pages_in_use={stats.pages_in_use_after_decode}"
+                )
         code = 0
     except BaseException as exc:  # noqa: BLE001 - every failure is data for the parent
         result["error"] = {

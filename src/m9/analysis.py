@@ -1,0 +1,197 @@
+"""What a sweep found, from its point entries (see ``journal``): the swept knob, the stable ceiling and the first
+failure, the throughput trend, and predicted against measured. Pure Python; the report renders it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Optional
+
+# When several numeric knobs vary (scaled pages vary with max_seqs), the first of these that varies is "the" knob.
+KNOB_PRIORITY = (
+    "engine.max_seqs",
+    "workload.num_prompts",
+    "engine.max_pages",
+    "scheduler.max_tokens_per_round",
+    "scheduler.max_queued_tokens",
+    "scheduler.max_rounds",
+    "workload.max_new_tokens",
+    "workload.prompt_len",
+    "engine.page_size",
+    "engine.max_seq_len",
+)
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def swept_knob(entries: list[dict[str, Any]]) -> Optional[str]:
+    """The numeric config key the sweep varies: one typed on the command line if any, else by priority."""
+    keys = {k for e in entries for k in e["params"] if not k.startswith("resolved.")}
+    varying = sorted(
+        k for k in keys
+        if all(_numeric(e["params"].get(k)) for e in entries) and len({e["params"].get(k) for e in entries}) > 1
+    )
+    typed = {o.split("=", 1)[0].lstrip("+~") for e in entries for o in e["overrides"]}
+    ranked = [k for k in KNOB_PRIORITY if k in varying] + [k for k in varying if k not in KNOB_PRIORITY]
+    for key in ranked:
+        if key in typed:
+            return key
+    return ranked[0] if ranked else None
+
+
+def knob_value(entry: dict[str, Any], knob: Optional[str]) -> Any:
+    """The point's value of the swept knob (None without one)."""
+    return entry["params"].get(knob) if knob else None
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """Where the sweep stops working along its knob."""
+
+    knob: Optional[str]
+    values: tuple[Any, ...]
+    """Distinct knob values, ascending."""
+    ceiling: Any
+    """Largest value such that every point at it and below passed (None: the first value already fails)."""
+    first_failure: Any
+    """Smallest value with a runtime failure."""
+    first_rejection: Any
+    """Smallest value the planner rejected (the fast-reject boundary)."""
+    failure_kinds: dict[str, int]
+    """Count of failing points per failure kind."""
+    failure_signature: str
+    """The most common failure signature."""
+    rejection_reason: str
+    """The reason given at the first rejection."""
+    passes_above_failure: tuple[Any, ...]
+    """Values that pass above the first non-passing value (a non-monotonic boundary)."""
+
+    def statement(self) -> str:
+        """The log's kind of boundary sentence."""
+        k = self.knob or "point"
+        parts = []
+        if not self.values:
+            return "no point ran or was rejected"
+        if self.first_failure is None and self.first_rejection is None:
+            return f"all points pass ({k} {self.values[0]}..{self.values[-1]}); no boundary in this range"
+        if self.ceiling is None:
+            parts.append(f"no stable point: {k}={self.values[0]} already fails")
+        else:
+            parts.append(f"stable through {k}={self.ceiling}")
+        if self.first_failure is not None:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.failure_kinds.items()))
+            parts.append(f"{k}={self.first_failure}+ fails at runtime ({kinds}; signature: {self.failure_signature})")
+        if self.first_rejection is not None:
+            parts.append(f"{k}={self.first_rejection} is rejected by the planner ({self.rejection_reason})")
+        if self.passes_above_failure:
+            parts.append(f"note: {k}={', '.join(map(str, self.passes_above_failure))} pass above the first failure")
+        return "; ".join(parts)
+
+
+def _value_status(points: list[dict[str, Any]]) -> str:
+    statuses = {p["outcome"]["status"] for p in points}
+    return "fail" if "fail" in statuses else "rejected" if "rejected" in statuses else "pass"
+
+
+def boundary(entries: list[dict[str, Any]], knob: Optional[str]) -> Boundary:
+    """Stable ceiling, first failure and fast-reject boundary along ``knob`` (points that did not run and were not
+    rejected, e.g. ``planned``, say nothing about the boundary and are left out)."""
+    entries = [e for e in entries if e["outcome"]["status"] in ("pass", "fail", "rejected")]
+    by_value: dict[Any, list[dict[str, Any]]] = {}
+    for e in entries:
+        by_value.setdefault(knob_value(e, knob) if knob else e["job_num"], []).append(e)
+    values = tuple(sorted(by_value))
+    status = {v: _value_status(by_value[v]) for v in values}
+    ceiling = None
+    for v in values:
+        if status[v] != "pass":
+            break
+        ceiling = v
+    broken = [v for v in values if status[v] != "pass"]
+    first_broken = broken[0] if broken else None
+    fails = [e for e in entries if e["outcome"]["status"] == "fail"]
+    rejections = [v for v in values if status[v] == "rejected"]
+    reason = next((p["outcome"]["signature"] for p in by_value[rejections[0]] if p["outcome"]["status"] == "rejected"),
+                  "") if rejections else ""
+    signatures = Counter(e["outcome"]["signature"] for e in fails)
+    return Boundary(
+        knob=knob,
+        values=values,
+        ceiling=ceiling,
+        first_failure=next((v for v in values if status[v] == "fail"), None),
+        first_rejection=rejections[0] if rejections else None,
+        failure_kinds=dict(Counter(e["outcome"]["failure_kind"] for e in fails)),
+        failure_signature=signatures.most_common(1)[0][0] if signatures else "",
+        rejection_reason=reason,
+        passes_above_failure=tuple(v for v in values if first_broken is not None and v > first_broken
+                                   and status[v] == "pass"),
+    )
+
+
+def passing(entries: list[dict[str, Any]], knob: Optional[str]) -> list[dict[str, Any]]:
+    """Passing points in knob order."""
+    ok = [e for e in entries if e["outcome"]["status"] == "pass"]
+    return sorted(ok, key=lambda e: (knob_value(e, knob) if knob else e["job_num"], e["job_num"]))
+
+
+def best_point(entries: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """The passing point with the highest ``round_avg_tok_s``."""
+    ok = [e for e in entries if e["outcome"]["status"] == "pass"]
+    return max(ok, key=lambda e: e["outcome"]["metrics"]["round_avg_tok_s"], default=None)
+
+
+def trend_statement(entries: list[dict[str, Any]], knob: Optional[str]) -> str:
+    """One sentence on how round time and throughput move across the passing points."""
+    ok = passing(entries, knob)
+    if not ok:
+        return "no passing points"
+    times = [e["outcome"]["metrics"]["round_total_s"] for e in ok]
+    tok_s = [e["outcome"]["metrics"]["round_avg_tok_s"] for e in ok]
+    best = best_point(entries)
+    span = f"{knob}={knob_value(ok[0], knob)}..{knob_value(ok[-1], knob)}" if knob else f"{len(ok)} points"
+    return (f"across {span}: round_total_s {min(times):.3f}-{max(times):.3f}s, round_avg_tok_s "
+            f"{tok_s[0]:.1f} -> {tok_s[-1]:.1f} (best {max(tok_s):.1f} at job {best['job_num']}"
+            + (f", {knob}={knob_value(best, knob)})" if knob else ")"))
+
+
+def prediction_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Predicted vs measured pages and tokens for every point that ran and measured."""
+    rows = []
+    for e in entries:
+        m = e["outcome"]["metrics"]
+        if "pages_in_use" not in m:
+            continue
+        rows.append({
+            "job_num": e["job_num"],
+            "pages_predicted": int(m["predicted_pages_in_use"]),
+            "pages_measured": int(m["pages_in_use"]),
+            "tokens_predicted": int(m["predicted_round_total_generated"]),
+            "tokens_measured": int(m["round_total_generated"]),
+        })
+    return rows
+
+
+def summary(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sweep's headline facts, as recorded on its parent run."""
+    knob = swept_knob(entries)
+    b = boundary(entries, knob)
+    best = best_point(entries)
+    counts = Counter(e["outcome"]["status"] for e in entries)
+    out: dict[str, Any] = {
+        "n_points": len(entries),
+        "n_pass": counts.get("pass", 0),
+        "n_fail": counts.get("fail", 0),
+        "n_rejected": counts.get("rejected", 0),
+        "swept_knob": knob,
+        "boundary": b.statement(),
+        "first_failure": f"{knob}={b.first_failure}" if b.first_failure is not None and knob else None,
+        "first_rejection": f"{knob}={b.first_rejection}" if b.first_rejection is not None and knob else None,
+    }
+    if b.ceiling is not None and knob:
+        out["ceiling"] = b.ceiling
+    if best is not None:
+        out["best_point"] = f"job {best['job_num']}: {' '.join(best['overrides']) or 'default'}"
+        out["best_round_avg_tok_s"] = best["outcome"]["metrics"]["round_avg_tok_s"]
+    return out

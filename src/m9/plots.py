@@ -1,0 +1,124 @@
+"""PNG plots of a sweep: throughput along the swept knob (pass / fail / rejected marked apart) and KV pages in
+use against capacity; and two sweeps' throughput on one chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from m9.analysis import knob_value
+
+_STYLE = {
+    "pass": dict(marker="o", color="tab:green", label="pass"),
+    "fail": dict(marker="X", color="tab:red", label="fail (runtime)", s=90),
+    "rejected": dict(marker="v", color="tab:gray", label="rejected (planner)", s=70),
+    "planned": dict(marker="D", color="tab:blue", label="planned (not run)", s=50),
+}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _x(entries: list[dict[str, Any]], knob: Optional[str]) -> tuple[list[Any], str]:
+    values = [knob_value(e, knob) for e in entries]
+    if knob is None or len(set(values)) < len(values):
+        return [e["job_num"] for e in entries], "point (job number)"  # the knob does not tell points apart
+    return values, knob
+
+
+def throughput(entries: list[dict[str, Any]], knob: Optional[str], path: Path, title: str) -> Path:
+    """round_avg_tok_s and decode_avg_tok_s of passing points; failures and rejections marked on the x axis."""
+    plt = _pyplot()
+    xs, xlabel = _x(entries, knob)
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    ok = sorted((x, e) for x, e in zip(xs, entries) if e["outcome"]["status"] == "pass")
+    if ok:
+        px = [x for x, _ in ok]
+        ax.plot(px, [e["outcome"]["metrics"]["round_avg_tok_s"] for _, e in ok], "-", color="tab:green", alpha=0.6)
+        ax.scatter(px, [e["outcome"]["metrics"]["round_avg_tok_s"] for _, e in ok], zorder=3,
+                   **{**_STYLE["pass"], "label": "round_avg_tok_s (pass)"})
+        ax.plot(px, [e["outcome"]["metrics"]["decode_avg_tok_s"] for _, e in ok], "--", marker=".",
+                color="tab:olive", label="decode_avg_tok_s (pass)")
+    for status in ("fail", "rejected", "planned"):
+        bad = [x for x, e in zip(xs, entries) if e["outcome"]["status"] == status]
+        if bad:
+            ax.scatter(bad, [0] * len(bad), zorder=4, clip_on=False, **_STYLE[status])
+    for x, e in zip(xs, entries):
+        if e["outcome"]["status"] == "fail":
+            ax.annotate(e["outcome"]["failure_kind"], (x, 0), textcoords="offset points", xytext=(0, 9),
+                        ha="center", fontsize=8, color="tab:red")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("throughput (tokens/s)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def pages(entries: list[dict[str, Any]], knob: Optional[str], path: Path, title: str) -> Path:
+    """Measured and predicted pages in use against the cache's capacity (max_pages)."""
+    plt = _pyplot()
+    xs, xlabel = _x(entries, knob)
+    order = sorted(range(len(entries)), key=lambda i: xs[i])
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    ax.plot([xs[i] for i in order], [entries[i]["max_pages"] for i in order], "-", drawstyle="steps-mid",
+            color="tab:blue", label="capacity (max_pages)")
+    measured = [(xs[i], entries[i]) for i in order if "pages_in_use" in entries[i]["outcome"]["metrics"]]
+    if measured:
+        ax.scatter([x for x, _ in measured], [e["outcome"]["metrics"]["pages_in_use"] for _, e in measured],
+                   marker="o", color="tab:green", zorder=3, label="pages_in_use (measured, after decode)")
+    predicted = [(xs[i], entries[i]) for i in order if entries[i]["outcome"]["status"] in ("pass", "fail")
+                 and entries[i]["outcome"]["metrics"].get("predicted_pages_in_use")]
+    if predicted:
+        ax.scatter([x for x, _ in predicted], [e["outcome"]["metrics"]["predicted_pages_in_use"] for _, e in predicted],
+                   marker="o", facecolors="none", edgecolors="black", s=80, zorder=4, label="predicted pages_in_use")
+    rejected = [(xs[i], entries[i]) for i in order if entries[i]["outcome"]["status"] == "rejected"]
+    if rejected:
+        ax.scatter([x for x, _ in rejected], [e["outcome"]["metrics"].get("pages_required_est", 0) for _, e in rejected],
+                   **{**_STYLE["rejected"], "label": "rejected: estimated need"}, zorder=4)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("KV pages")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def compare(sweeps: list[tuple[str, list[dict[str, Any]]]], knob: Optional[str], path: Path) -> Path:
+    """round_avg_tok_s of several sweeps along the same knob; non-passing points marked on the x axis."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    for (label, entries), color in zip(sweeps, ("tab:green", "tab:purple", "tab:orange", "tab:cyan")):
+        xs, xlabel = _x(entries, knob)
+        ok = sorted((x, e["outcome"]["metrics"]["round_avg_tok_s"]) for x, e in zip(xs, entries)
+                    if e["outcome"]["status"] == "pass")
+        if ok:
+            ax.plot([x for x, _ in ok], [y for _, y in ok], "-o", color=color, label=f"{label}: round_avg_tok_s")
+        bad = [x for x, e in zip(xs, entries) if e["outcome"]["status"] in ("fail", "rejected")]
+        if bad:
+            ax.scatter(bad, [0] * len(bad), marker="X", color=color, s=80, clip_on=False, zorder=4,
+                       label=f"{label}: fail / rejected")
+    ax.set_xlabel(knob or "point (job number)")
+    ax.set_ylabel("throughput (tokens/s)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Sweep comparison")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,189 @@
+"""``m9 report``: a sweep's matrix, boundary, throughput trend, predictions and plots, as markdown and PNGs.
+
+    m9 report                      # the latest sweep in the tracking store (else the newest outputs/sweeps/*)
+    m9 report 2026-11-28_21-10-28  # by sweep id, parent run id, or a sweep directory
+    m9 report --compare A B        # two sweeps side by side
+
+The files land in the sweep's directory (or ``outputs/reports/<sweep>``) and are attached to the sweep's parent run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from m9 import analysis, matrix, plots, tracking
+from m9.config import TrackingConfig
+from m9.journal import read_sweep, read_sweep_meta
+
+SWEEPS_DIR = Path("outputs") / "sweeps"
+
+
+@dataclass
+class Sweep:
+    """A sweep's points and where its record lives."""
+
+    sweep_id: str
+    entries: list[dict[str, Any]]
+    command: str = ""
+    parent_run_id: Optional[str] = None
+    out_dir: Optional[Path] = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _store_exists(cfg: TrackingConfig) -> bool:
+    uri = tracking.resolve_uri(cfg)
+    return cfg.backend != "none" and (not uri.startswith("sqlite:///") or Path(uri[len("sqlite:///"):]).exists())
+
+
+def load(ref: Optional[str], cfg: TrackingConfig, sweeps_dir: Path = SWEEPS_DIR) -> Sweep:
+    """A sweep by directory, sweep id or parent run id; None: the latest. Raises LookupError when there is none."""
+    if ref and Path(ref).is_dir():
+        return _from_dir(Path(ref))
+    if _store_exists(cfg):
+        parent = tracking.find_sweep(cfg, ref)
+        if parent is not None:
+            tags = parent["tags"]
+            out = Path(tags["output_dir"]) if Path(tags.get("output_dir", "")).is_dir() else None
+            return Sweep(tags.get("sweep_id", parent["run_id"]), tracking.load_points(cfg, parent["run_id"]),
+                         tags.get("command", ""), parent["run_id"], out, tags)
+    candidates = sorted(p for p in sweeps_dir.glob("*") if p.is_dir()) if sweeps_dir.is_dir() else []
+    if ref:
+        candidates = [p for p in candidates if p.name == ref]
+    if not candidates:
+        raise LookupError(f"no sweep {ref!r} in the tracking store or under {sweeps_dir}" if ref else
+                          f"no sweeps in the tracking store or under {sweeps_dir}")
+    return _from_dir(candidates[-1])
+
+
+def _from_dir(path: Path) -> Sweep:
+    meta = read_sweep_meta(path) or {}
+    return Sweep(path.name, read_sweep(path), meta.get("command", ""), meta.get("parent_run_id"), path, meta)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
+
+
+def render(sweep: Sweep, plot_names: tuple[str, str] = ("throughput.png", "pages.png")) -> str:
+    """The report's markdown."""
+    entries = sweep.entries
+    knob = analysis.swept_knob(entries)
+    s = analysis.summary(entries)
+    b = analysis.boundary(entries, knob)
+    lines = [f"# m9 sweep {sweep.sweep_id}", ""]
+    if sweep.command:
+        lines.append(f"Command: `{sweep.command}`  ")
+    if sweep.parent_run_id:
+        lines.append(f"MLflow parent run: `{sweep.parent_run_id}`  ")
+    lines += [f"{s['n_points']} points: {s['n_pass']} pass, {s['n_fail']} fail, {s['n_rejected']} rejected; "
+              f"swept knob: `{knob}`", "", "## Experiment matrix", "", matrix.render(entries), "",
+              "## Boundary", "", f"- {b.statement()}"]
+    if s.get("best_point"):
+        lines.append(f"- best throughput: {s['best_point']} (round_avg_tok_s={s['best_round_avg_tok_s']:.1f})")
+    lines += ["", "## Throughput trend", "", analysis.trend_statement(entries, knob), ""]
+    ok = analysis.passing(entries, knob)
+    if ok:
+        lines.append(_table(
+            [knob or "job", "round_total_s", "round_avg_tok_s", "decode_avg_tok_s", "round_total_generated"],
+            [[analysis.knob_value(e, knob) if knob else e["job_num"],
+              f"{e['outcome']['metrics']['round_total_s']:.3f}", f"{e['outcome']['metrics']['round_avg_tok_s']:.1f}",
+              f"{e['outcome']['metrics']['decode_avg_tok_s']:.1f}",
+              int(e["outcome"]["metrics"]["round_total_generated"])] for e in ok]))
+    preds = analysis.prediction_rows(entries)
+    lines += ["", "## Predicted vs measured", ""]
+    if preds:
+        lines.append(_table(
+            ["job", "pages predicted", "pages_in_use", "tokens predicted", "round_total_generated", "match"],
+            [[r["job_num"], r["pages_predicted"], r["pages_measured"], r["tokens_predicted"], r["tokens_measured"],
+              "yes" if (r["pages_predicted"], r["tokens_predicted"]) == (r["pages_measured"], r["tokens_measured"])
+              else "**no**"] for r in preds]))
+    else:
+        lines.append("no point ran to a measurement")
+    lines += ["", "## Plots", "", f"![throughput]({plot_names[0]})", "", f"![pages]({plot_names[1]})", ""]
+    return "\n".join(lines)
+
+
+def write(sweep: Sweep, out_dir: Path) -> list[Path]:
+    """Write report.md and the plots into ``out_dir``; returns the files."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    knob = analysis.swept_knob(sweep.entries)
+    thr = plots.throughput(sweep.entries, knob, out_dir / "throughput.png", f"Throughput, sweep {sweep.sweep_id}")
+    pgs = plots.pages(sweep.entries, knob, out_dir / "pages.png", f"KV pages, sweep {sweep.sweep_id}")
+    md = out_dir / "report.md"
+    md.write_text(render(sweep))
+    return [md, thr, pgs]
+
+
+def compare(a: Sweep, b: Sweep, out_dir: Path) -> list[Path]:
+    """Two sweeps side by side along A's knob: status and throughput per value, and one chart."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    knob = analysis.swept_knob(a.entries) or analysis.swept_knob(b.entries)
+
+    def by_value(entries):
+        return {analysis.knob_value(e, knob) if knob else e["job_num"]: e for e in entries}
+
+    va, vb = by_value(a.entries), by_value(b.entries)
+    rows = []
+    for v in sorted(set(va) | set(vb), key=lambda x: (x is None, x)):
+        cells, tok = [v], []
+        for side in (va, vb):
+            e = side.get(v)
+            if e is None:
+                cells += ["-", "-"]
+                continue
+            cells.append(matrix.status_label(e["outcome"]))
+            t = e["outcome"]["metrics"].get("round_avg_tok_s") if e["outcome"]["status"] == "pass" else None
+            cells.append(f"{t:.1f}" if t else "-")
+            tok.append(t)
+        cells.append(f"{tok[1] / tok[0]:.3f}" if len(tok) == 2 and all(tok) else "-")
+        rows.append(cells)
+    chart = plots.compare([(f"A {a.sweep_id}", a.entries), (f"B {b.sweep_id}", b.entries)], knob,
+                          out_dir / "compare.png")
+    lines = [f"# m9 compare: A {a.sweep_id} vs B {b.sweep_id}", "",
+             f"- A: {analysis.boundary(a.entries, knob).statement()}",
+             f"- B: {analysis.boundary(b.entries, knob).statement()}", "",
+             _table([knob or "job", "A status", "A round_avg_tok_s", "B status", "B round_avg_tok_s", "B/A"], rows),
+             "", "![compare](compare.png)", ""]
+    md = out_dir / "compare.md"
+    md.write_text("\n".join(lines))
+    return [md, chart]
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Command line of ``m9 report``."""
+    p = argparse.ArgumentParser(prog="m9 report", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sweep", nargs="?", help="sweep id, parent run id or sweep directory (default: the latest)")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two sweeps side by side")
+    p.add_argument("--uri", help="tracking URI (default: $MLFLOW_TRACKING_URI or outputs/mlflow.db)")
+    p.add_argument("--experiment", default="m9", help="MLflow experiment (default: m9)")
+    p.add_argument("--sweeps-dir", type=Path, default=SWEEPS_DIR, help="where sweep directories live")
+    p.add_argument("--out", type=Path, help="output directory (default: the sweep's directory)")
+    args = p.parse_args(argv)
+    cfg = TrackingConfig(uri=args.uri, experiment=args.experiment)
+    try:
+        if args.compare:
+            a, b = (load(ref, cfg, args.sweeps_dir) for ref in args.compare)
+            out = args.out or Path("outputs") / "reports" / f"compare_{a.sweep_id}_vs_{b.sweep_id}"
+            files = compare(a, b, out)
+        else:
+            sweep = load(args.sweep, cfg, args.sweeps_dir)
+            out = args.out or sweep.out_dir or Path("outputs") / "reports" / sweep.sweep_id
+            files = write(sweep, out)
+            if sweep.parent_run_id and _store_exists(cfg):
+                tracking.log_artifacts(cfg, sweep.parent_run_id, files)
+    except LookupError as exc:
+        print(f"m9 report: error: {exc}", file=sys.stderr)
+        return 2
+    print(files[0].read_text())
+    print(f"[m9] wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
