@@ -23,7 +23,8 @@ from m9.plan import validate
 # Flags after which Hydra prints or inspects instead of running: nothing to check.
 _INSPECT_FLAGS = {"--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", "--shell-completion", "-sc",
                   "--resolve", "--version"}
-_VALUE_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package", "-p"}
+_VALUE_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--package", "-p"}
+_DIR_FLAGS = {"--config-dir", "-cd"}
 MAX_POINTS = 4096
 
 
@@ -32,19 +33,22 @@ class BadInput(ValueError):
 
 
 def _split(argv: list[str]) -> tuple[Optional[list[str]], bool]:
-    """The overrides and the multirun flag, or None when the command only inspects or uses custom config paths."""
-    overrides, multirun, skip = [], False, False
-    for arg in argv:
-        if skip:
-            return None, multirun  # a custom config path/name: Hydra checks that composition itself
-        if arg in _INSPECT_FLAGS:
+    """The overrides (an extra ``--config-dir`` becomes a ``hydra.searchpath`` override) and the multirun flag;
+    None when the command only inspects, or names another primary config (Hydra checks those itself)."""
+    overrides, dirs, multirun = [], [], False
+    args = iter(argv)
+    for arg in args:
+        flag = arg.split("=", 1)[0]
+        if arg in _INSPECT_FLAGS or flag in _VALUE_FLAGS:
             return None, multirun
         if arg in ("-m", "--multirun"):
             multirun = True
-        elif arg in _VALUE_FLAGS or arg.split("=")[0] in _VALUE_FLAGS:
-            skip = True
+        elif flag in _DIR_FLAGS:
+            dirs.append(arg.split("=", 1)[1] if "=" in arg else next(args, ""))
         elif not arg.startswith("-"):
             overrides.append(arg)
+    if dirs:
+        overrides.insert(0, "hydra.searchpath=[" + ",".join(f"file://{Path(d).resolve()}" for d in dirs) + "]")
     return overrides, multirun
 
 
@@ -105,7 +109,8 @@ def expand(argv: list[str], conf_dir: Path, config_name: str = "config") -> Opti
         if _key_of(key) not in given:  # an experiment's own grid; the command line wins
             (o,) = parser.parse_overrides([f"{key}={value}"])
             sweeps[key] = list(o.sweep_string_iterator()) if o.is_sweep_override() else [str(o.value())]
-    points = _grid([f for f in fixed if not _key_of(f).startswith("hydra")], sweeps)
+    points = _grid([f for f in fixed if not _key_of(f).startswith("hydra") or _key_of(f) == "hydra.searchpath"],
+                   sweeps)
     if len(points) > MAX_POINTS:
         raise BadInput(f"the sweep has {len(points)} points; m9 checks and runs at most {MAX_POINTS} per command")
     return points

@@ -20,7 +20,7 @@ def _enabled() -> bool:
 class Display:
     """Two lines of rich progress: the sweep and the current trial. Every method is a no-op when disabled."""
 
-    def __init__(self, total_points: Optional[int], enabled: Optional[bool] = None):
+    def __init__(self, total_points: Optional[int], enabled: Optional[bool] = None, console: Any = None):
         self.enabled = _enabled() if enabled is None else enabled
         self.total = total_points
         self.counts: dict[str, int] = {}
@@ -33,6 +33,7 @@ class Display:
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[detail]}"), transient=False,
+            console=console,
         )
         self._sweep = self._progress.add_task("sweep", total=total_points, detail="")
         self._trial = self._progress.add_task("trial", total=None, detail="", visible=False)

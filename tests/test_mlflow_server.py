@@ -1,0 +1,88 @@
+"""A real `mlflow server` on 127.0.0.1: a sweep records to it, and its REST API shows the nested runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _api(base: str, path: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{base}/api/2.0/mlflow/{path}", data=data,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    port = _free_port()
+    mlflow_bin = Path(sys.executable).parent / "mlflow"
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server = subprocess.Popen(
+        [str(mlflow_bin), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--artifacts-destination", str(tmp_path / "art")],
+        stdout=open(tmp_path / "server.log", "w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            pass
+        assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, "mlflow server did not come up in 120 s"
+        time.sleep(0.5)
+    yield base
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def test_sweep_records_parent_and_children_on_a_tracking_server(tmp_path, mlflow_server):
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["MLFLOW_TRACKING_URI"] = mlflow_server  # the standard way to point a tool at a shared server
+    proc = subprocess.run(
+        [sys.executable, "-m", "m9", "-m", "engine.max_seqs=2,3", "engine.max_seq_len=128",
+         "workload.max_new_tokens=16", "workload.n_rounds=1", "tracking.experiment=served",
+         f"hydra.sweep.dir={tmp_path}/sweep"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    exp = _api(mlflow_server, "experiments/get-by-name?experiment_name=served")["experiment"]
+    search = {"experiment_ids": [exp["experiment_id"]], "max_results": 100}
+    parents = _api(mlflow_server, "runs/search", {**search, "filter": "tags.kind = 'sweep'"})["runs"]
+    assert len(parents) == 1
+    parent = parents[0]
+    ptags = {t["key"]: t["value"] for t in parent["data"]["tags"]}
+    assert parent["info"]["status"] == "FINISHED" and ptags["sweep_id"] == "sweep"
+    assert ptags["boundary"].startswith("all points pass (engine.max_seqs 2..3)")
+    assert "m9 -m engine.max_seqs=2,3" in ptags["command"]
+    children = _api(mlflow_server, "runs/search", {
+        **search, "filter": f"tags.mlflow.parentRunId = '{parent['info']['run_id']}'"})["runs"]
+    assert len(children) == 2
+    for child in children:
+        tags = {t["key"]: t["value"] for t in child["data"]["tags"]}
+        metrics = {m["key"]: m["value"] for m in child["data"]["metrics"]}
+        assert tags["status"] == "pass" and tags["kind"] == "point" and tags["sweep_id"] == "sweep"
+        assert metrics["round_total_generated"] == int(tags["overrides"].split()[0].split("=")[1]) * 16
+    arts = _api(mlflow_server, f"artifacts/list?run_id={parent['info']['run_id']}")
+    assert {"report.md", "throughput.png", "pages.png"} <= {f["path"] for f in arts.get("files", [])}

@@ -1,0 +1,43 @@
+"""The sweep's record outlives a dying sweep: SIGTERM mid-trial closes the parent run as KILLED and takes the
+engine child down with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_sigterm_mid_sweep_closes_the_parent_as_killed_and_kills_the_engine(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    sweep = tmp_path / "sweep"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "m9", "-m", "engine.max_seqs=2,4", f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not (sweep / "0" / "request.json").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()[-3000:]
+        time.sleep(0.2)
+    worker = subprocess.run(["pgrep", "-f", f"m9.engine.worker {sweep}/0"], capture_output=True, text=True)
+    assert worker.stdout.strip(), "the engine child should be running"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, out[-2000:]
+
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", f"m9.engine.worker {sweep}/0"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "the engine child outlived the sweep"
+    assert json.loads((sweep / "m9_sweep.json").read_text())["status"] == "KILLED"
+    client = MlflowClient(tracking_uri=uri)
+    (parent,) = client.search_runs([client.get_experiment_by_name("m9").experiment_id], "tags.kind = 'sweep'")
+    assert parent.info.status == "KILLED"
