@@ -32,8 +32,10 @@ def test_multirun_of_two_points_records_two_mlflow_runs(tmp_path):
 
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name("e2e")
-    runs = client.search_runs([exp.experiment_id], order_by=["tags.job_num ASC"])
+    (parent,) = client.search_runs([exp.experiment_id], "tags.kind = 'sweep'")
+    runs = client.search_runs([exp.experiment_id], "tags.kind = 'point'", order_by=["tags.job_num ASC"])
     assert len(runs) == 2
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in runs)
     for job_num, (run, max_seqs) in enumerate(zip(runs, (2, 3))):
         p, m, t = run.data.params, run.data.metrics, run.data.tags
         assert p["engine.max_seqs"] == str(max_seqs) and p["workload.max_new_tokens"] == "20"

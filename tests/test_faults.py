@@ -54,8 +54,11 @@ def test_every_fault_is_recorded_and_the_sweep_completes(tmp_path):
     assert f"{len(CASES)} points, 2 pass, {len(CASES) - 2} fail, 0 rejected" in proc.stdout
 
     client = MlflowClient(tracking_uri=uri)
-    runs = client.search_runs([client.get_experiment_by_name("m9").experiment_id])
+    exp_id = client.get_experiment_by_name("m9").experiment_id
+    runs = client.search_runs([exp_id], "tags.kind = 'point'")
     assert len(runs) == len(CASES)  # nothing missing from the store
+    (parent,) = client.search_runs([exp_id], "tags.kind = 'sweep'")
+    assert parent.info.status == "FINISHED" and parent.data.metrics["n_fail"] == len(CASES) - 2
     by_case = {r.data.tags["overrides"].split()[0].split("=")[1]: r for r in runs}
     for name, (status, kind, signature) in EXPECTED.items():
         tags = by_case[name].data.tags

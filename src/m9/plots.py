@@ -25,6 +25,19 @@ def _pyplot():
     return plt
 
 
+def _finish(plt, fig, ax, xlabel: str, ylabel: str, title: str, path: Path) -> Path:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def _x(entries: list[dict[str, Any]], knob: Optional[str]) -> tuple[list[Any], str]:
     values = [knob_value(e, knob) for e in entries]
     if knob is None or len(set(values)) < len(values):
@@ -53,16 +66,7 @@ def throughput(entries: list[dict[str, Any]], knob: Optional[str], path: Path, t
         if e["outcome"]["status"] == "fail":
             ax.annotate(e["outcome"]["failure_kind"], (x, 0), textcoords="offset points", xytext=(0, 9),
                         ha="center", fontsize=8, color="tab:red")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("throughput (tokens/s)")
-    ax.set_ylim(bottom=0)
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, xlabel, "throughput (tokens/s)", title, path)
 
 
 def pages(entries: list[dict[str, Any]], knob: Optional[str], path: Path, title: str) -> Path:
@@ -86,16 +90,7 @@ def pages(entries: list[dict[str, Any]], knob: Optional[str], path: Path, title:
     if rejected:
         ax.scatter([x for x, _ in rejected], [e["outcome"]["metrics"].get("pages_required_est", 0) for _, e in rejected],
                    **{**_STYLE["rejected"], "label": "rejected: estimated need"}, zorder=4)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("KV pages")
-    ax.set_ylim(bottom=0)
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, xlabel, "KV pages", title, path)
 
 
 def compare(sweeps: list[tuple[str, list[dict[str, Any]]]], knob: Optional[str], path: Path) -> Path:
@@ -112,13 +107,4 @@ def compare(sweeps: list[tuple[str, list[dict[str, Any]]]], knob: Optional[str],
         if bad:
             ax.scatter(bad, [0] * len(bad), marker="X", color=color, s=80, clip_on=False, zorder=4,
                        label=f"{label}: fail / rejected")
-    ax.set_xlabel(knob or "point (job number)")
-    ax.set_ylabel("throughput (tokens/s)")
-    ax.set_ylim(bottom=0)
-    ax.set_title("Sweep comparison")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, knob or "point (job number)", "throughput (tokens/s)", "Sweep comparison", path)
