@@ -75,8 +75,8 @@ def pages(entries: list[dict[str, Any]], knob: Optional[str], path: Path, title:
     xs, xlabel = _x(entries, knob)
     order = sorted(range(len(entries)), key=lambda i: xs[i])
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    ax.plot([xs[i] for i in order], [entries[i]["max_pages"] for i in order], "-", drawstyle="steps-mid",
-            color="tab:blue", label="capacity (max_pages)")
+    ax.plot([xs[i] for i in order], [entries[i]["max_pages"] for i in order], ":", marker="_", markersize=22,
+            markeredgewidth=2, color="tab:blue", label="capacity (max_pages)")
     measured = [(xs[i], entries[i]) for i in order if "pages_in_use" in entries[i]["outcome"]["metrics"]]
     if measured:
         ax.scatter([x for x, _ in measured], [e["outcome"]["metrics"]["pages_in_use"] for _, e in measured],
