@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
+from m9 import progress, tracking
 from m9.config import M9Config, to_dict
 from m9.journal import make_entry, write_entry
 from m9.outcome import Outcome, planned, rejected
 from m9.plan import make_plan, validate
 from m9.provenance import JobInfo
 from m9.trial import LOG_NAME, run_trial
-from m9 import progress, tracking
 
 
 def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
@@ -25,10 +25,7 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
         print(f"[m9] warning: {warning}", flush=True)
     if cfg.trial.plan_only:
         outcome = planned(plan) if plan.accepted else rejected(plan)
-        write_entry(make_entry(job, cfg, plan, outcome))
-        print(summary(job, plan.max_pages, outcome), flush=True)
-        return outcome
-    if plan.accepted or (not cfg.trial.enforce_plan and not validate(cfg)):
+    elif plan.accepted or (not cfg.trial.enforce_plan and not validate(cfg)):
         print(f"[m9] point {job.job_num} ({job.run_name}): running, log {out / LOG_NAME}", flush=True)
         display.start_point(str(job.job_num), cfg.workload.n_rounds)
         outcome = run_trial(cfg, plan, out, on_progress=display.trial)
@@ -36,9 +33,10 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
         outcome = rejected(plan)
     entry = make_entry(job, cfg, plan, outcome)
     write_entry(entry)  # on disk first: the store may be down, the record must not be lost
-    artifacts = [config_path, out / LOG_NAME, out / "result.json"]
-    entry["run_id"] = tracking.record_point(cfg.tracking, entry, artifacts, job.parent_run_id)
-    write_entry(entry)
+    if not cfg.trial.plan_only:  # a plan measures nothing: it is not tracked
+        artifacts = [config_path, out / LOG_NAME, out / "result.json"]
+        entry["run_id"] = tracking.record_point(cfg.tracking, entry, artifacts, job.parent_run_id)
+        write_entry(entry)
     print(summary(job, plan.max_pages, outcome), flush=True)
     display.end_point(outcome.status)
     return outcome
