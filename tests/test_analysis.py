@@ -60,3 +60,10 @@ def test_knob_prefers_what_was_typed_then_priority():
               for i, t in enumerate((64, 256, 384))]
     assert analysis.swept_knob(probes) == "scheduler.max_tokens_per_round"
     assert "best 100.0" in analysis.trend_statement(probes, "scheduler.max_tokens_per_round")
+
+
+def test_a_plan_only_sweep_states_the_planners_boundary():
+    planned = [_entry(0, 114, "planned"), _entry(1, 124, "planned"), _entry(2, 125, "rejected", sig="est. 4125")]
+    b = analysis.boundary(planned, "engine.max_seqs")
+    assert b.statement() == ("the planner accepts through engine.max_seqs=124 (plan only: nothing ran); "
+                             "engine.max_seqs=125 is rejected by the planner (est. 4125)")

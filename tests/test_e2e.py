@@ -78,4 +78,5 @@ def test_plan_only_sweep_prints_verdicts_without_running(tmp_path):
     assert "4 points, 0 pass, 0 fail, 1 rejected, 3 planned" in proc.stdout
     assert "| 124 | 4096 | 124 | PLANNED |" in proc.stdout and "predicted pages_in_use=4092" in proc.stdout
     assert "(est. 4125 pages needed)" in proc.stdout
+    assert "[m9] boundary: the planner accepts through engine.max_seqs=124" in proc.stdout
     assert not list((tmp_path / "sweep").glob("*/trial.log"))

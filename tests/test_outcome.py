@@ -19,6 +19,8 @@ def _round(seq_lens=(4, 4), nonfinite=0, pages=4):
 
 
 def _classify(result, end=ChildExit(0), length_fixed=False):
+    if result and "error" not in result:
+        result = {"complete": True, **result}
     return classify(PLAN, result, end, max_new_tokens=4, length_fixed=length_fixed)
 
 
@@ -64,7 +66,17 @@ def test_nan_and_truncation():
     assert _classify(short).status == PASS and "not length-fixed" in _classify(short).notes[-1]
     assert _classify(short, length_fixed=True).failure_kind == "truncated"
     empty = _classify({"rounds": [_round(seq_lens=(4, 0))]})
-    assert "1 sequences came back empty" in empty.notes
+    assert (empty.failure_kind, empty.signature.split(" (")[0]) == (
+        "unserved", "1 of 2 sequences came back empty or missing")
+    assert _classify({"rounds": [_round(seq_lens=(4,))]}).failure_kind == "unserved"
+
+
+def test_a_complete_result_wins_over_how_the_child_then_exited():
+    stuck = _classify({"rounds": [_round()]}, ChildExit(-9, lingered_s=30.0))
+    assert stuck.status == PASS and "did not exit cleanly" in stuck.notes[-1]
+    partial = classify(PLAN, {"rounds": [_round()]}, ChildExit(-9, timed_out_s=5), max_new_tokens=4,
+                       length_fixed=False)
+    assert partial.failure_kind == "timeout"  # rounds but no complete result: the trial did not finish
 
 
 def test_rejected_carries_the_reason_and_predictions():

@@ -30,6 +30,7 @@ BATTERY = [
     (["trial.inject_fault=sigkill"], "needs M9_ALLOW_FAULT_INJECTION=1"),
     (["engine.max_seqs=2,4"], "engine.max_seqs: 2,4 is a sweep; add -m"),
     (["-m", "+experiment=log_phase_a", "model.num_heads=5"], "model.num_heads=5 must be a multiple of"),
+    (["+experiment=log_phase_a"], "engine.max_seqs: the experiment sweeps it (12,14,16); add -m"),
 ]
 
 
@@ -49,6 +50,13 @@ def test_the_whole_grid_is_checked_including_an_experiments_own_params():
     # the command line's sweep wins over the experiment's
     points = preflight.expand(["-m", "+experiment=log_phase_e2", "engine.max_seqs=100"], CONF_DIR)
     assert points == [["+experiment=log_phase_e2", "engine.max_seqs=100"]]
+
+
+def test_a_keys_last_value_wins_as_in_hydra():
+    assert preflight.check(["-m", "engine.max_seqs=2,4", "engine.max_seqs=8"], CONF_DIR) == [["engine.max_seqs=8"]]
+    # one point of an experiment: its swept key given on the command line
+    assert len(preflight.check(["+experiment=log_phase_a", "engine.max_seqs=12", "trial.plan_only=true"],
+                               CONF_DIR)) == 1
 
 
 def test_inspection_commands_are_left_to_hydra():

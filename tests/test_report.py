@@ -96,6 +96,14 @@ def test_report_matches_the_store_and_draws_valid_plots(tmp_path):
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"report.md", "throughput.png", "pages.png", "grid.json"} <= artifacts
 
+    # Without the sweep directory, the same report comes from the store alone (entries rebuilt from the runs).
+    (tmp_path / "sweep_a").rename(tmp_path / "moved")
+    proc = _report(tmp_path, "sweep_a", "--out", str(tmp_path / "from_store"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from_store = (tmp_path / "from_store" / "report.md").read_text()
+    assert _rows(from_store) == rows
+    assert from_store.split("## Boundary")[1] == md.split("## Boundary")[1]
+
 
 def test_compare_two_sweeps_side_by_side(tmp_path):
     _sweep(tmp_path, "sweep_a")

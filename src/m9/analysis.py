@@ -67,6 +67,8 @@ class Boundary:
     """The reason given at the first rejection."""
     passes_above_failure: tuple[Any, ...]
     """Values that pass above the first non-passing value (a non-monotonic boundary)."""
+    plan_only: bool = False
+    """True for a plan-only sweep: "pass" then means accepted by the planner."""
 
     def statement(self) -> str:
         """The log's kind of boundary sentence."""
@@ -75,9 +77,12 @@ class Boundary:
         if not self.values:
             return "no point ran or was rejected"
         if self.first_failure is None and self.first_rejection is None:
-            return f"all points pass ({k} {self.values[0]}..{self.values[-1]}); no boundary in this range"
+            verb = "are accepted by the planner" if self.plan_only else "pass"
+            return f"all points {verb} ({k} {self.values[0]}..{self.values[-1]}); no boundary in this range"
         if self.ceiling is None:
             parts.append(f"no stable point: {k}={self.values[0]} already fails")
+        elif self.plan_only:
+            parts.append(f"the planner accepts through {k}={self.ceiling} (plan only: nothing ran)")
         else:
             parts.append(f"stable through {k}={self.ceiling}")
         if self.first_failure is not None:
@@ -98,6 +103,11 @@ def _value_status(points: list[dict[str, Any]]) -> str:
 def boundary(entries: list[dict[str, Any]], knob: Optional[str]) -> Boundary:
     """Stable ceiling, first failure and fast-reject boundary along ``knob`` (points that did not run and were not
     rejected, e.g. ``planned``, say nothing about the boundary and are left out)."""
+    statuses = {e["outcome"]["status"] for e in entries}
+    plan_only = "planned" in statuses and statuses <= {"planned", "rejected"}
+    if plan_only:  # a plan-only sweep: the planner's verdicts are its boundary
+        entries = [{**e, "outcome": {**e["outcome"], "status": "pass"}} if e["outcome"]["status"] == "planned"
+                   else e for e in entries]
     entries = [e for e in entries if e["outcome"]["status"] in ("pass", "fail", "rejected")]
     by_value: dict[Any, list[dict[str, Any]]] = {}
     for e in entries:
@@ -127,6 +137,7 @@ def boundary(entries: list[dict[str, Any]], knob: Optional[str]) -> Boundary:
         rejection_reason=reason,
         passes_above_failure=tuple(v for v in values if first_broken is not None and v > first_broken
                                    and status[v] == "pass"),
+        plan_only=plan_only,
     )
 
 

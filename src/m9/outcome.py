@@ -15,7 +15,7 @@ from m9.stats import RoundStats, trial_metrics
 
 PASS, REJECTED, FAIL = "pass", "rejected", "fail"
 PLANNED = "planned"  # trial.plan_only: accepted by the planner, not run, not tracked
-FAILURE_KINDS = ("out_of_pages", "oom", "nan", "crash", "timeout", "truncated", "engine_error")
+FAILURE_KINDS = ("out_of_pages", "oom", "nan", "crash", "timeout", "truncated", "unserved", "engine_error")
 
 _OOM_MARKERS = ("RESOURCE_EXHAUSTED", "Out of memory", "out of memory", "MemoryError", "Scoped allocation")
 
@@ -50,6 +50,8 @@ class ChildExit:
     """Set when the parent killed the child at ``trial.timeout_s``."""
     memory_kill: Optional[str] = None
     """Set when the parent killed the child past ``trial.memory_limit_gb``."""
+    lingered_s: Optional[float] = None
+    """Set when the child wrote its result but did not exit, and was killed that many seconds later."""
 
 
 def _error_kind_and_line(error: dict) -> tuple[str, str]:
@@ -122,17 +124,25 @@ def classify(
     def failed(kind: str, signature: str) -> Outcome:
         return Outcome(FAIL, kind, signature, metrics, tuple(notes), runtime)
 
-    if end.memory_kill is not None:
+    complete = bool(result.get("complete"))  # the child wrote its whole result: how it then exited is a note
+    if complete and (end.lingered_s is not None or end.returncode):
+        notes.append(f"child did not exit cleanly after its result ({_exit_signature(end.returncode or -9)}"
+                     + (f" after {end.lingered_s:g}s" if end.lingered_s is not None else "") + ")")
+    if not complete and end.memory_kill is not None:
         return failed("oom", end.memory_kill)
-    if end.timed_out_s is not None:
+    if not complete and end.timed_out_s is not None:
         return failed("timeout", f"no result after trial.timeout_s={end.timed_out_s:g}s (killed)")
     if "error" in result:
         kind, line = _error_kind_and_line(result["error"])
         return failed(kind, f"{result['error']['type']}: {line}" if line else result["error"]["type"])
-    if not rounds or end.returncode:
+    if not complete or not rounds:
         return failed("crash", _exit_signature(end.returncode if end.returncode is not None else -1))
     if metrics["nonfinite_logprobs"]:
         return failed("nan", f"{metrics['nonfinite_logprobs']} non-finite logprobs")
+    served = len(rounds[-1].seq_lens) - metrics["empty_seqs"]
+    if served < plan.num_seqs:
+        return failed("unserved", f"{plan.num_seqs - served} of {plan.num_seqs} sequences came back empty or missing "
+                                  "(prompts the prefill did not admit)")
     if not metrics["length_fixed"]:
         short = f"min sequence {metrics['min_seq_len']} < max_new_tokens={max_new_tokens}"
         if length_fixed:

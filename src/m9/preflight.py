@@ -94,8 +94,12 @@ def expand(argv: list[str], conf_dir: Path, config_name: str = "config") -> Opti
         parsed = parser.parse_overrides(overrides)
     except Exception as exc:  # Hydra's own grammar errors
         raise BadInput(_one_line(exc)) from exc
-    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    sweeps = {o.get_key_element(): list(o.sweep_string_iterator()) for o in parsed if o.is_sweep_override()}
+    latest = {o.get_key_element(): o for o in parsed}  # as in Hydra's sweeper: a key's last value wins
+    fixed = [o.input_line for o in latest.values() if not o.is_sweep_override()]
+    try:
+        sweeps = {k: list(o.sweep_string_iterator()) for k, o in latest.items() if o.is_sweep_override()}
+    except Exception:  # noqa: BLE001 - glob() over group options needs Hydra's own loader: leave the check to it
+        return None
     if sweeps and not multirun:
         key, values = next(iter(sweeps.items()))
         raise BadInput(f"{_key_of(key)}: {','.join(values)} is a sweep; add -m to run one point per value")
@@ -106,9 +110,12 @@ def expand(argv: list[str], conf_dir: Path, config_name: str = "config") -> Opti
             raise BadInput(_one_line(exc)) from exc
     given = {_key_of(k) for k in sweeps} | {_key_of(f) for f in fixed}
     for key, value in (OmegaConf.select(base, "hydra.sweeper.params") or {}).items():
-        if _key_of(key) not in given:  # an experiment's own grid; the command line wins
-            (o,) = parser.parse_overrides([f"{key}={value}"])
-            sweeps[key] = list(o.sweep_string_iterator()) if o.is_sweep_override() else [str(o.value())]
+        if _key_of(key) in given:
+            continue  # the command line wins over an experiment's own grid
+        if not multirun:
+            raise BadInput(f"{_key_of(key)}: the experiment sweeps it ({value}); add -m to run its points")
+        (o,) = parser.parse_overrides([f"{key}={value}"])
+        sweeps[key] = list(o.sweep_string_iterator()) if o.is_sweep_override() else [str(o.value())]
     points = _grid([f for f in fixed if not _key_of(f).startswith("hydra") or _key_of(f) == "hydra.searchpath"],
                    sweeps)
     if len(points) > MAX_POINTS:

@@ -10,6 +10,7 @@ The files land in the sweep's directory (or ``outputs/reports/<sweep>``) and are
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +48,11 @@ def load(ref: Optional[str], cfg: TrackingConfig, sweeps_dir: Path = SWEEPS_DIR)
         parent = tracking.find_sweep(cfg, ref)
         if parent is not None:
             tags = parent["tags"]
-            out = Path(tags["output_dir"]) if Path(tags.get("output_dir", "")).is_dir() else None
-            return Sweep(tags.get("sweep_id", parent["run_id"]), tracking.load_points(cfg, parent["run_id"]),
-                         tags.get("command", ""), parent["run_id"], out, tags)
+            out = Path(tags.get("output_dir", ""))
+            if tags.get("output_dir") and out.is_dir():  # the journal is the canonical record, store or not
+                return dataclasses.replace(_from_dir(out), parent_run_id=parent["run_id"])
+            return Sweep(tags.get("sweep_id", parent["run_id"]), tracking.load_points(cfg, parent),
+                         tags.get("command", ""), parent["run_id"], None, tags)
     candidates = sorted(p for p in sweeps_dir.glob("*") if p.is_dir()) if sweeps_dir.is_dir() else []
     if ref:
         candidates = [p for p in candidates if p.name == ref]
@@ -125,14 +128,22 @@ def compare(a: Sweep, b: Sweep, out_dir: Path) -> list[Path]:
     knob = analysis.swept_knob(a.entries) or analysis.swept_knob(b.entries)
 
     def by_value(entries):
-        return {analysis.knob_value(e, knob) if knob else e["job_num"]: e for e in entries}
+        # (value, n-th point at that value): repeated values (probes, reruns) stay separate rows
+        seen: dict[Any, int] = {}
+        keyed = {}
+        for e in entries:
+            v = analysis.knob_value(e, knob) if knob else e["job_num"]
+            keyed[(v, seen.get(v, 0))] = e
+            seen[v] = seen.get(v, 0) + 1
+        return keyed
 
     va, vb = by_value(a.entries), by_value(b.entries)
     rows = []
-    for v in sorted(set(va) | set(vb), key=lambda x: (x is None, x)):
+    for key in sorted(set(va) | set(vb), key=lambda x: (x[0] is None, x)):
+        v = key[0] if key[1] == 0 else f"{key[0]} (#{key[1] + 1})"
         cells, tok = [v], []
         for side in (va, vb):
-            e = side.get(v)
+            e = side.get(key)
             if e is None:
                 cells += ["-", "-"]
                 continue

@@ -49,21 +49,28 @@ def open_sweep(cfg: TrackingConfig, sweep_dir: Path, track: bool = True) -> dict
 
 def close_sweep(status: str) -> Optional[list[dict[str, Any]]]:
     """Close the open sweep (``FINISHED``, ``FAILED`` or ``KILLED``): summary and report on the parent run.
-    Returns the sweep's entries, or None when no sweep was open."""
+    Returns the sweep's entries, or None when no sweep was open. The parent run is terminated even when the
+    report or the summary fails; the sweep counts as closed only once that was attempted."""
     global _open
     if _open is None:
         return None
-    current, _open = _open, None
+    current = _open
     entries = read_sweep(current.sweep_dir)
     meta = {**current.meta, "status": status, "ended_at": time.time()}
-    write_sweep_meta(current.sweep_dir, meta)
     files: list[Path] = []
-    if entries:
-        from m9 import report  # plots pull in matplotlib: only when there is something to plot
+    summary: dict[str, Any] = {}
+    try:
+        write_sweep_meta(current.sweep_dir, meta)
+        if entries:
+            from m9 import report  # plots pull in matplotlib: only when there is something to plot
 
-        files = report.write(report.Sweep(meta["sweep_id"], entries, meta["command"], meta["parent_run_id"],
-                                          current.sweep_dir, meta), current.sweep_dir)
-    if meta["parent_run_id"]:
-        tracking.end_sweep_run(current.tracking, meta["parent_run_id"], status,
-                               analysis.summary(entries) if entries else {}, files)
+            summary = analysis.summary(entries)
+            files = report.write(report.Sweep(meta["sweep_id"], entries, meta["command"], meta["parent_run_id"],
+                                              current.sweep_dir, meta), current.sweep_dir)
+    finally:
+        try:
+            if meta["parent_run_id"]:
+                tracking.end_sweep_run(current.tracking, meta["parent_run_id"], status, summary, files)
+        finally:
+            _open = None
     return entries

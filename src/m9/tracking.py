@@ -81,13 +81,15 @@ def end_sweep_run(cfg: TrackingConfig, run_id: str, status: str, summary: dict[s
                   artifacts: list[Path] = ()) -> None:
     """Close the parent run with ``FINISHED``/``FAILED``/``KILLED`` and the sweep's summary."""
     client = _client(cfg)
-    for key, value in summary.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            client.log_metric(run_id, key, float(value))
-        elif value is not None:
-            client.set_tag(run_id, key, _text(value, _TAG_MAX))
-    log_artifacts(cfg, run_id, artifacts)
-    client.set_terminated(run_id, status=status)
+    try:
+        for key, value in summary.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                client.log_metric(run_id, key, float(value))
+            elif value is not None:
+                client.set_tag(run_id, key, _text(value, _TAG_MAX))
+        log_artifacts(cfg, run_id, artifacts)
+    finally:
+        client.set_terminated(run_id, status=status)
 
 
 def log_artifacts(cfg: TrackingConfig, run_id: str, paths: list[Path]) -> None:
@@ -118,6 +120,8 @@ def record_point(cfg: TrackingConfig, entry: dict[str, Any], artifacts: list[Pat
         "sweep_id": entry["sweep_id"],
         "job_num": str(entry["job_num"]),
         "overrides": " ".join(entry["overrides"]),
+        "overrides_json": json.dumps(entry["overrides"]),  # exact, for reading the entry back
+        "notes_json": json.dumps(outcome["notes"]) if outcome["notes"] else "",
         "output_dir": entry["output_dir"],
         **versions(),
         "backend": str(runtime.get("backend", "")),
@@ -160,6 +164,8 @@ def find_sweep(cfg: TrackingConfig, ref: Optional[str] = None) -> Optional[dict[
     experiment = client.get_experiment_by_name(cfg.experiment)
     if experiment is None:
         return None
+    if ref and "'" in ref:
+        return None  # no sweep id or run id has a quote; keep it out of the search filter
     query = "tags.kind = 'sweep'" + (f" and tags.sweep_id = '{ref}'" if ref else "")
     runs = client.search_runs([experiment.experiment_id], query, order_by=["attributes.start_time DESC"],
                               max_results=1)
@@ -168,18 +174,17 @@ def find_sweep(cfg: TrackingConfig, ref: Optional[str] = None) -> Optional[dict[
             runs = [client.get_run(ref)]
         except Exception:  # noqa: BLE001 - not a run id either
             return None
-    if not runs:
+    if not runs or runs[0].data.tags.get("kind") != "sweep":
         return None
     run = runs[0]
-    return {"run_id": run.info.run_id, "status": run.info.status, "tags": dict(run.data.tags),
-            "metrics": dict(run.data.metrics)}
+    return {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, "status": run.info.status,
+            "tags": dict(run.data.tags), "metrics": dict(run.data.metrics)}
 
 
-def load_points(cfg: TrackingConfig, parent_run_id: str) -> list[dict[str, Any]]:
-    """The journal entries of a sweep's points, rebuilt from their runs, in job order."""
+def load_points(cfg: TrackingConfig, parent: dict[str, Any]) -> list[dict[str, Any]]:
+    """The journal entries of a sweep's points (``parent`` from ``find_sweep``), rebuilt from their runs."""
     client = _client(cfg)
-    experiment = client.get_experiment_by_name(cfg.experiment)
-    runs = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'",
+    runs = client.search_runs([parent["experiment_id"]], f"tags.mlflow.parentRunId = '{parent['run_id']}'",
                               max_results=5000)
     entries = []
     for run in runs:
@@ -187,7 +192,7 @@ def load_points(cfg: TrackingConfig, parent_run_id: str) -> list[dict[str, Any]]
         entries.append({
             "sweep_id": t.get("sweep_id", ""),
             "job_num": int(t.get("job_num", 0)),
-            "overrides": t.get("overrides", "").split(),
+            "overrides": json.loads(t["overrides_json"]) if "overrides_json" in t else t.get("overrides", "").split(),
             "run_id": run.info.run_id,
             "output_dir": t.get("output_dir", ""),
             "max_seqs": params.get("engine.max_seqs"),
@@ -198,8 +203,8 @@ def load_points(cfg: TrackingConfig, parent_run_id: str) -> list[dict[str, Any]]
                 "failure_kind": t.get("failure_kind") or None,
                 "signature": t.get("signature", ""),
                 "metrics": dict(run.data.metrics),
-                "notes": [n for n in t.get("notes", "").split("; ") if n],
-                "runtime": {"backend": t.get("backend", ""), "device_kind": t.get("device_kind", "")},
+                "notes": json.loads(t.get("notes_json", "[]")),
+                "runtime": {k: t.get(k, "") for k in ("backend", "device_kind", "device_count")},
             },
             "params": params,
         })

@@ -6,6 +6,7 @@ exception, a signal, the OOM killer or a hang ends the child, not the sweep. The
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import json
 import os
@@ -23,7 +24,13 @@ from m9.plan import Plan
 WORKER_MODULE = "m9.engine.worker"
 LOG_NAME = "trial.log"
 _POLL_S = 0.2
+RESULT_GRACE_S = 30.0
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+_PR_SET_PDEATHSIG = 1
+try:
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: the parent's own cleanup still applies
+    _PRCTL = None
 
 
 def _child_env(cfg: M9Config) -> dict[str, str]:
@@ -58,9 +65,10 @@ def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path,
             stderr=subprocess.STDOUT,
             env=_child_env(cfg),
             start_new_session=True,  # its own process group: a kill takes everything it started
+            preexec_fn=_die_with_parent,
         )
         try:
-            end = _watch(child, cfg, _ProgressTail(trial_dir / "progress.jsonl", on_progress))
+            end = _watch(child, cfg, _ProgressTail(trial_dir / "progress.jsonl", on_progress), result_path)
         except BaseException:  # interrupted (Ctrl-C, SIGTERM): the engine must not outlive the sweep
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
@@ -69,6 +77,13 @@ def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path,
     result = json.loads(result_path.read_text()) if result_path.exists() else None
     return classify(plan, result, end, max_new_tokens=cfg.workload.max_new_tokens,
                     length_fixed=cfg.workload.length_fixed)
+
+
+def _die_with_parent() -> None:
+    # In the child, between fork and exec: if the parent is SIGKILLed (no chance to clean up), the kernel kills the
+    # engine. prctl was looked up in the parent: nothing that takes locks (dlopen) runs in the forked child.
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _rss_bytes(pid: int) -> int:
@@ -99,17 +114,22 @@ class _ProgressTail:
                 self.callback(json.loads(line))
 
 
-def _watch(child: subprocess.Popen, cfg: M9Config, tail: _ProgressTail) -> ChildExit:
-    """Wait for the child, killing its process group past ``trial.timeout_s`` or ``trial.memory_limit_gb``."""
+def _watch(child: subprocess.Popen, cfg: M9Config, tail: _ProgressTail, result_path: Path) -> ChildExit:
+    """Wait for the child, killing its process group past ``trial.timeout_s`` or ``trial.memory_limit_gb``, or
+    ``RESULT_GRACE_S`` after it wrote its result without exiting (a runtime stuck in shutdown)."""
     deadline = time.monotonic() + cfg.trial.timeout_s
     limit = int(cfg.trial.memory_limit_gb * 2**30) if cfg.trial.memory_limit_gb else None
-    peak = 0
+    peak, result_seen = 0, None
     while True:
         try:
             return ChildExit(child.wait(timeout=_POLL_S), peak_rss_bytes=peak)
         except subprocess.TimeoutExpired:
             pass
         tail.poll()
+        if result_seen is None and result_path.exists():
+            result_seen = time.monotonic()
+        if result_seen is not None and time.monotonic() - result_seen > RESULT_GRACE_S:
+            return _kill(child, ChildExit(None, peak_rss_bytes=peak, lingered_s=RESULT_GRACE_S))
         rss = _rss_bytes(child.pid)
         peak = max(peak, rss)
         if limit is not None and rss > limit:

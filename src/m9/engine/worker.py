@@ -111,6 +111,7 @@ def main(trial_dir: Path) -> int:
                     f"round {r}: {stats.round_total_s:.3f}s, {stats.round_total_generated} tokens, "
                     f"{len(stats.iter_s)} decode iters, pages_in_use={stats.pages_in_use_after_decode}"
                 )
+        result["complete"] = True
         code = 0
     except BaseException as exc:  # noqa: BLE001 - every failure is data for the parent
         result["error"] = {
