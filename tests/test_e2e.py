@@ -80,3 +80,14 @@ def test_plan_only_sweep_prints_verdicts_without_running(tmp_path):
     assert "(est. 4125 pages needed)" in proc.stdout
     assert "[m9] boundary: the planner accepts through engine.max_seqs=124" in proc.stdout
     assert not list((tmp_path / "sweep").glob("*/trial.log"))
+
+
+def test_an_unreachable_store_stops_the_sweep_loudly_before_anything_runs(tmp_path):
+    env_extra = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, **env_extra}
+    proc = subprocess.run([sys.executable, "-m", "m9", "-m", "engine.max_seqs=2,4", "tracking.uri=http://127.0.0.1:9",
+                           f"hydra.sweep.dir={tmp_path}/sweep"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 3
+    assert "[m9] error in on_multirun_start: MlflowException" in proc.stderr
+    assert not (tmp_path / "sweep" / "0").exists()  # no point started unrecorded
