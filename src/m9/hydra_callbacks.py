@@ -4,6 +4,7 @@ and print its matrix and boundary when it ends."""
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -51,18 +52,16 @@ class M9Callback(Callback):
 
     @_loud
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from m9 import analysis, matrix, progress, sweep
+        from m9 import matrix, progress, sweep
 
         progress.close_display()
-        entries = sweep.close_sweep("FINISHED") or []
+        entries, summary = sweep.close_sweep("FINISHED") or ([], {})
         sweep_dir = Path(config.hydra.sweep.dir)
         table = matrix.render(entries)
         (sweep_dir / "matrix.md").write_text(table + "\n")
-        counts: dict[str, int] = {}
-        for e in entries:
-            counts[e["outcome"]["status"]] = counts.get(e["outcome"]["status"], 0) + 1
-        tally = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pass", "fail", "rejected", "planned")
+        counts = Counter(e["outcome"]["status"] for e in entries)
+        tally = ", ".join(f"{counts[s]} {s}" for s in ("pass", "fail", "rejected", "planned")
                           if s != "planned" or s in counts)
-        boundary = analysis.boundary(entries, analysis.swept_knob(entries)).statement()
-        print(f"\n[m9] sweep {sweep_dir}: {len(entries)} points, {tally}\n\n{table}\n\n[m9] boundary: {boundary}\n"
-              f"[m9] report: {sweep_dir / 'report.md'}", flush=True)
+        boundary = summary.get("boundary", "no point ran or was rejected")
+        print(f"\n[m9] sweep {sweep_dir}: {len(entries)} points, {tally}\n\n{table}\n\n"
+              f"[m9] boundary: {boundary}\n[m9] report: {sweep_dir / 'report.md'}", flush=True)

@@ -7,11 +7,11 @@ import sys
 
 from m9 import progress, tracking
 from m9.config import M9Config, to_dict
-from m9.journal import make_entry, write_entry
+from m9.journal import ENTRY, make_entry, write_entry
 from m9.outcome import Outcome, planned, rejected
 from m9.plan import make_plan, validate
 from m9.provenance import JobInfo
-from m9.trial import LOG_NAME, run_trial
+from m9.trial import LOG_NAME, RESULT, run_trial
 
 
 def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
@@ -35,13 +35,13 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
     entry = make_entry(job, cfg, plan, outcome)
     write_entry(entry)  # on disk first: the store may be down, the record must not be lost
     if not cfg.trial.plan_only:  # a plan measures nothing: it is not tracked
-        artifacts = [config_path, out / LOG_NAME, out / "result.json"]
+        artifacts = [config_path, out / LOG_NAME, out / RESULT]
         try:
             entry["run_id"] = tracking.record_point(cfg.tracking, entry, artifacts, job.parent_run_id)
         except Exception as exc:  # noqa: BLE001 - a store that is down or locked must not end the sweep
             entry["tracking_error"] = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
             print(f"[m9] warning: point {job.job_num} was not recorded in the tracking store "
-                  f"({entry['tracking_error']}); its record is {out / 'outcome.json'}", file=sys.stderr, flush=True)
+                  f"({entry['tracking_error']}); its record is {out / ENTRY}", file=sys.stderr, flush=True)
         write_entry(entry)
     print(summary(job, plan.max_pages, outcome), flush=True)
     display.end_point(outcome.status)

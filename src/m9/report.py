@@ -77,7 +77,6 @@ def render(sweep: Sweep, plot_names: tuple[str, str] = ("throughput.png", "pages
     entries = sweep.entries
     knob = analysis.swept_knob(entries)
     s = analysis.summary(entries)
-    b = analysis.boundary(entries, knob)
     lines = [f"# m9 sweep {sweep.sweep_id}", ""]
     if sweep.command:
         lines.append(f"Command: `{sweep.command}`  ")
@@ -85,7 +84,7 @@ def render(sweep: Sweep, plot_names: tuple[str, str] = ("throughput.png", "pages
         lines.append(f"MLflow parent run: `{sweep.parent_run_id}`  ")
     lines += [f"{s['n_points']} points: {s['n_pass']} pass, {s['n_fail']} fail, {s['n_rejected']} rejected; "
               f"swept knob: `{knob}`", "", "## Experiment matrix", "", matrix.render(entries), "",
-              "## Boundary", "", f"- {b.statement()}"]
+              "## Boundary", "", f"- {s['boundary']}"]
     if s.get("best_point"):
         lines.append(f"- best throughput: {s['best_point']} (round_avg_tok_s={s['best_round_avg_tok_s']:.1f})")
     lines += ["", "## Throughput trend", "", analysis.trend_statement(entries, knob), ""]

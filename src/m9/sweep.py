@@ -47,9 +47,9 @@ def open_sweep(cfg: TrackingConfig, sweep_dir: Path, track: bool = True) -> dict
     return meta
 
 
-def close_sweep(status: str) -> Optional[list[dict[str, Any]]]:
+def close_sweep(status: str) -> Optional[tuple[list[dict[str, Any]], dict[str, Any]]]:
     """Close the open sweep (``FINISHED``, ``FAILED`` or ``KILLED``): summary and report on the parent run.
-    Returns the sweep's entries, or None when no sweep was open. The parent run is terminated even when the
+    Returns the sweep's entries and summary, or None when no sweep was open. The parent run is terminated even when the
     report or the summary fails; the sweep counts as closed only once that was attempted."""
     global _open
     if _open is None:
@@ -73,4 +73,4 @@ def close_sweep(status: str) -> Optional[list[dict[str, Any]]]:
                 tracking.end_sweep_run(current.tracking, meta["parent_run_id"], status, summary, files)
         finally:
             _open = None
-    return entries
+    return entries, summary

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from m9.config import M9Config, to_dict
+from m9.engine.worker import PROGRESS, REQUEST, RESULT  # the child's file protocol (stdlib-only module top)
 from m9.outcome import ChildExit, Outcome, classify
 from m9.plan import Plan
 
@@ -46,16 +47,16 @@ def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path,
     """Run the engine for a plan under ``trial.timeout_s``; the child's log lands in ``trial_dir``.
     ``on_progress`` receives the child's decode-iteration events as they come."""
     trial_dir.mkdir(parents=True, exist_ok=True)
-    result_path = trial_dir / "result.json"
+    result_path = trial_dir / RESULT
     result_path.unlink(missing_ok=True)
-    (trial_dir / "progress.jsonl").unlink(missing_ok=True)
+    (trial_dir / PROGRESS).unlink(missing_ok=True)
     request = {
         "config": to_dict(cfg),
         "max_pages": plan.max_pages,
         "num_prompts": plan.num_prompts,
         "spawned_at": time.time(),
     }
-    (trial_dir / "request.json").write_text(json.dumps(request, indent=1))
+    (trial_dir / REQUEST).write_text(json.dumps(request, indent=1))
 
     with open(trial_dir / LOG_NAME, "w") as log:
         child = subprocess.Popen(
@@ -68,10 +69,9 @@ def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path,
             preexec_fn=_die_with_parent,
         )
         try:
-            end = _watch(child, cfg, _ProgressTail(trial_dir / "progress.jsonl", on_progress), result_path)
+            end = _watch(child, cfg, _ProgressTail(trial_dir / PROGRESS, on_progress), result_path)
         except BaseException:  # interrupted (Ctrl-C, SIGTERM): the engine must not outlive the sweep
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
+            _kill(child, ChildExit(None))
             raise
 
     result = json.loads(result_path.read_text()) if result_path.exists() else None
