@@ -1,4 +1,5 @@
-"""``python -m m9`` / ``m9``: compose (Hydra) -> typed config -> one point."""
+"""``python -m m9`` / ``m9``: compose (Hydra) -> typed config -> one point. A multirun goes through m9's sweepers
+(``hydra_plugins/m9_sweepers``), which check every point first and return each job's ``Outcome``."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from m9 import preflight, progress, sweep
-from m9.config import from_hydra, register_schema
+from m9 import preflight, progress, tracking
+from m9.config import from_hydra, register_schema, to_dict
 from m9.journal import read_sweep_meta
+from m9.outcome import PASS, PLANNED, Outcome
 from m9.point import run_point
-from m9.provenance import JobInfo
+from m9.provenance import JobInfo, local_device_kind, point_key
+from m9.sweep.driver import KEY_ENV
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -23,9 +26,10 @@ register_schema()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def _run(cfg: DictConfig) -> None:
+def _run(cfg: DictConfig) -> Outcome:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
+    m9cfg = from_hydra(cfg)
     meta = read_sweep_meta(Path(hc.sweep.dir)) if multirun else None
     job = JobInfo(
         sweep_id=Path(hc.sweep.dir if multirun else hc.run.dir).name,
@@ -33,42 +37,45 @@ def _run(cfg: DictConfig) -> None:
         overrides=tuple(hc.overrides.task),
         output_dir=Path(hc.runtime.output_dir),
         parent_run_id=meta.get("parent_run_id") if meta else None,
+        point_key=hc.job.env_set.get(KEY_ENV) or point_key(to_dict(m9cfg), local_device_kind()),
     )
-    outcome = run_point(from_hydra(cfg), job)
-    if not multirun and outcome.status not in ("pass", "planned"):
+    if not multirun and not m9cfg.trial.plan_only:
+        _open_store(m9cfg)
+    outcome = run_point(m9cfg, job)
+    if not multirun and outcome.status not in (PASS, PLANNED):
         sys.exit(1)  # a single point that did not pass is a failed command; in a sweep it is a data point
+    return outcome
+
+
+def _open_store(cfg) -> None:
+    try:
+        tracking.init_store(cfg.tracking)
+    except Exception as exc:  # noqa: BLE001 - an unreachable store must stop the point before it runs, in one line
+        print(f"[m9] error: tracking store {tracking.resolve_uri(cfg.tracking)}: {type(exc).__name__}: "
+              f"{(str(exc).splitlines() or [''])[0]}", file=sys.stderr, flush=True)
+        sys.exit(3)
 
 
 def _terminate(signum, frame) -> None:
-    raise SystemExit(128 + signum)  # unwinds through main(), which closes the sweep as KILLED
+    raise SystemExit(128 + signum)  # unwinds through the sweeper, which closes the sweep as KILLED
 
 
 def main() -> None:
-    """Console entry point: ``m9 report ...``, or check every point of the command line and hand over to Hydra."""
+    """Console entry point: ``m9 report ...``, or hand over to Hydra (a single run is checked here first; a
+    multirun's points are checked by the sweeper)."""
     if sys.argv[1:2] == ["report"]:
         from m9 import report
 
         sys.exit(report.main(sys.argv[2:]))
-    try:
-        sweep.expect_grid(preflight.check(sys.argv[1:], CONF_DIR))
-    except preflight.BadInput as exc:
-        print(f"m9: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    if not preflight.is_multirun(sys.argv[1:]):
+        try:
+            preflight.check(sys.argv[1:], CONF_DIR)
+        except preflight.BadInput as exc:
+            print(f"m9: error: {exc}", file=sys.stderr)
+            sys.exit(2)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         _run()
-    except SystemExit as exc:
-        # Hydra skips on_multirun_end when a sweep dies: close its parent run here, not leave it RUNNING.
-        if exc.code not in (0, None):
-            killed = isinstance(exc.code, int) and exc.code >= 128
-            sweep.close_sweep("KILLED" if killed else "FAILED")
-        raise
-    except KeyboardInterrupt:
-        sweep.close_sweep("KILLED")
-        raise
-    except BaseException:
-        sweep.close_sweep("FAILED")
-        raise
     finally:
         progress.close_display()
 

@@ -143,6 +143,9 @@ class TrialConfig:
     inject_fault: Optional[str] = None
     """Test-only fault in the child: ``sigkill``, ``hang``, ``nan_weights``, ``segfault``. Refused unless the
     environment has M9_ALLOW_FAULT_INJECTION=1, so it cannot be turned on by a stray override."""
+    repeats: int = 1
+    """Fresh trials of the point, grouped under it: its record gives the median, min and max of the throughput
+    metrics, and it passes only if every trial passes."""
 
 
 @dataclass(frozen=True)

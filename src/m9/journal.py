@@ -5,7 +5,7 @@ from its directory: with tracking off, on a remote launcher's shared filesystem,
 The tracking store holds the same entry (``tracking.record_point`` / ``tracking.load_points``), so reports read
 either source through one shape:
 
-    {"sweep_id", "job_num", "overrides": [...], "run_id", "output_dir", "max_seqs", "max_pages", "prompts",
+    {"sweep_id", "job_num", "overrides": [...], "run_id", "output_dir", "point_key", "max_seqs", "max_pages", "prompts",
      "outcome": {"status", "failure_kind", "signature", "metrics", "notes", "runtime"},
      "params": {"engine.max_seqs": 8, ..., "resolved.max_pages": 136, ...}}
 """
@@ -35,6 +35,7 @@ def make_entry(job: JobInfo, cfg: M9Config, plan: Plan, outcome: Outcome) -> dic
         "overrides": list(job.overrides),
         "run_id": None,
         "output_dir": str(job.output_dir),
+        "point_key": job.point_key,
         "max_seqs": cfg.engine.max_seqs,
         "max_pages": plan.max_pages,
         "prompts": plan.num_prompts,
@@ -43,7 +44,8 @@ def make_entry(job: JobInfo, cfg: M9Config, plan: Plan, outcome: Outcome) -> dic
     }
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> Path:
+def write_json(path: Path, data: dict[str, Any]) -> Path:
+    """Write JSON atomically (a reader never sees half a file); returns the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, default=str))
@@ -53,7 +55,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> Path:
 
 def write_entry(entry: dict[str, Any]) -> Path:
     """Write (or rewrite, once the run id is known) a point's entry in its output directory."""
-    return _write_json(Path(entry["output_dir"]) / ENTRY, entry)
+    return write_json(Path(entry["output_dir"]) / ENTRY, entry)
 
 
 def read_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -64,7 +66,7 @@ def read_sweep(sweep_dir: Path) -> list[dict[str, Any]]:
 
 def write_sweep_meta(sweep_dir: Path, meta: dict[str, Any]) -> Path:
     """The sweep's own record (command, grid, parent run id), written by the launching process."""
-    return _write_json(sweep_dir / SWEEP, meta)
+    return write_json(sweep_dir / SWEEP, meta)
 
 
 def read_sweep_meta(sweep_dir: Path) -> Optional[dict[str, Any]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from m9.sla import Condition, misses
+
 COLUMNS = ("ID", "overrides", "max_seqs", "max_pages", "prompts", "status", "round_total_s", "round_avg_tok_s", "notes")
 
 
@@ -14,8 +16,10 @@ def status_label(outcome: dict[str, Any]) -> str:
     return outcome["status"].upper()
 
 
-def _notes(outcome: dict[str, Any]) -> str:
+def _notes(outcome: dict[str, Any], sla: tuple[Condition, ...]) -> str:
     parts = [outcome["signature"]] if outcome["signature"] else []
+    if outcome["status"] == "pass":
+        parts += [f"SLA miss: {m}" for m in misses(sla, outcome["metrics"])]
     if outcome["status"] == "planned":
         m = outcome["metrics"]
         parts.append(f"predicted pages_in_use={m['predicted_pages_in_use']} "
@@ -24,8 +28,16 @@ def _notes(outcome: dict[str, Any]) -> str:
     return "; ".join(p.replace("|", "\\|") for p in parts)
 
 
-def row(entry: dict[str, Any]) -> tuple[str, ...]:
-    """One journal entry as matrix cells."""
+def _value(metrics: dict[str, float], key: str, fmt: str) -> str:
+    """A metric, with the spread of its repeats when the point was repeated: ``12.3 [11.9, 12.8]``."""
+    text = fmt.format(metrics[key])
+    if f"{key}_min" in metrics:
+        text += f" [{fmt.format(metrics[key + '_min'])}, {fmt.format(metrics[key + '_max'])}]"
+    return text
+
+
+def row(entry: dict[str, Any], sla: tuple[Condition, ...] = ()) -> tuple[str, ...]:
+    """One journal entry as matrix cells (a pass that misses the SLA says so in its notes)."""
     outcome = entry["outcome"]
     metrics = outcome["metrics"]
     passed = outcome["status"] == "pass"
@@ -36,15 +48,35 @@ def row(entry: dict[str, Any]) -> tuple[str, ...]:
         str(entry["max_pages"]),
         str(entry["prompts"]),
         status_label(outcome),
-        f"{metrics['round_total_s']:.3f}s" if passed else "-",
-        f"{metrics['round_avg_tok_s']:.1f}" if passed else "-",
-        _notes(outcome),
+        _value(metrics, "round_total_s", "{:.3f}s") if passed else "-",
+        _value(metrics, "round_avg_tok_s", "{:.1f}") if passed else "-",
+        _notes(outcome, sla),
     )
 
 
-def render(entries: list[dict[str, Any]]) -> str:
-    """Markdown table of a sweep's points."""
+def render(entries: list[dict[str, Any]], sla: tuple[Condition, ...] = ()) -> str:
+    """Markdown table of a sweep's points; with repeats, throughput cells read ``median [min, max]``."""
     aligns = ("---", "---", "---:", "---:", "---:", "---", "---:", "---:", "---")
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(aligns) + "|"]
-    lines += ["| " + " | ".join(row(e)) + " |" for e in entries]
+    lines += ["| " + " | ".join(row(e, sla)) + " |" for e in entries]
     return "\n".join(lines)
+
+
+def search_table(search: dict[str, Any]) -> str:
+    """A boundary search's answer, one row per search (several rows: the frontier along the outer grid)."""
+    knob = search["knob"]
+    lines = [f"| searched | {knob} ceiling | first failure | kind | signature | trials | planner probes "
+             "(rejected for free) | notes |", "|---|---:|---:|---|---|---:|---:|---|"]
+    for r in search["rows"]:
+        notes = [f"non-monotone: passed at {', '.join(map(str, r['non_monotone']))}"] if r["non_monotone"] else []
+        notes += [f"flaky: {', '.join(map(str, r['flaky']))}"] if r["flaky"] else []
+        notes += ["trial budget exhausted"] if r["exhausted"] else []
+        cells = ["`" + (" ".join(r["overrides"]) or "default") + "`", _or_dash(r["ceiling"]),
+                 _or_dash(r["first_failure"]), r["failure_kind"] or "-", r["failure_signature"] or "-",
+                 str(r["trials"]), f"{r['planner_probes']} ({r['rejected_free']})", "; ".join(notes)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def _or_dash(value: Any) -> str:
+    return "-" if value is None else str(value)

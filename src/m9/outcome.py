@@ -16,6 +16,10 @@ from m9.stats import RoundStats, trial_metrics
 PASS, REJECTED, FAIL = "pass", "rejected", "fail"
 PLANNED = "planned"  # trial.plan_only: accepted by the planner, not run, not tracked
 FAILURE_KINDS = ("out_of_pages", "oom", "nan", "crash", "timeout", "truncated", "unserved", "engine_error")
+# Kinds that follow from the config alone (page and memory arithmetic, the decode budget, prefill admission): the
+# same point fails the same way every time, so a search trusts one trial. The others (a crash, NaNs, a hang, an
+# unexpected error) may be the hardware or the runtime having a bad moment, and are confirmed by repeating.
+DETERMINISTIC_KINDS = frozenset({"out_of_pages", "oom", "truncated", "unserved"})
 
 _OOM_MARKERS = ("RESOURCE_EXHAUSTED", "Out of memory", "out of memory", "MemoryError", "Scoped allocation")
 
@@ -36,6 +40,15 @@ class Outcome:
     """Short facts for the matrix's notes column."""
     runtime: dict[str, Any] = field(default_factory=dict)
     """Backend, device kind and library versions reported by the child."""
+    repeats: tuple[dict[str, Any], ...] = ()
+    """With ``trial.repeats`` > 1: each trial's status, failure and throughput, in order (``metrics`` then hold
+    medians, with ``*_min`` / ``*_max`` beside the throughput metrics)."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Outcome":
+        """Inverse of ``dataclasses.asdict`` (a journal entry's ``outcome``)."""
+        known = {f: data[f] for f in cls.__dataclass_fields__ if f in data}
+        return cls(**{**known, "notes": tuple(known.get("notes", ())), "repeats": tuple(known.get("repeats", ()))})
 
 
 @dataclass(frozen=True)
@@ -149,3 +162,40 @@ def classify(
             return failed("truncated", short)
         notes.append(f"not length-fixed: {short}")
     return Outcome(PASS, None, "", metrics, tuple(notes), runtime)
+
+
+SPREAD_METRICS = ("round_total_s", "round_avg_tok_s", "decode_avg_tok_s", "iter_s_p50", "iter_s_p90")
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def combine(trials: list[Outcome]) -> Outcome:
+    """One point's outcome from its repeated trials: it passes only if every trial passed; metrics are medians,
+    with min and max beside the throughput metrics; each trial stays listed in ``repeats``."""
+    n = len(trials)
+    keys = sorted({k for t in trials for k in t.metrics})
+    metrics: dict[str, float] = {}
+    for key in keys:
+        values = [t.metrics[key] for t in trials if t.metrics.get(key) is not None]
+        if values:
+            metrics[key] = _median(values)
+            if key in SPREAD_METRICS:
+                metrics[f"{key}_min"], metrics[f"{key}_max"] = min(values), max(values)
+    metrics["repeats"] = n
+    metrics["repeats_passed"] = sum(t.status == PASS for t in trials)
+    repeats = tuple({"status": t.status, "failure_kind": t.failure_kind, "signature": t.signature,
+                     **{k: t.metrics[k] for k in SPREAD_METRICS if k in t.metrics}} for t in trials)
+    notes = list(dict.fromkeys(note for t in trials for note in t.notes))
+    failed = [(i, t) for i, t in enumerate(trials) if t.status != PASS]
+    if "round_avg_tok_s" in metrics:
+        notes.append(f"{n} repeats: round_avg_tok_s median {metrics['round_avg_tok_s']:.1f} "
+                     f"(min {metrics['round_avg_tok_s_min']:.1f}, max {metrics['round_avg_tok_s_max']:.1f})")
+    if not failed:
+        return Outcome(PASS, None, "", metrics, tuple(notes), trials[0].runtime, repeats)
+    i, first = failed[0]
+    signature = f"{len(failed)} of {n} repeats failed; repeat {i}: {first.signature}"
+    return Outcome(first.status, first.failure_kind, signature, metrics, tuple(notes), first.runtime, repeats)

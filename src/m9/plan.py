@@ -135,6 +135,7 @@ def validate(cfg: M9Config) -> list[str]:
         "trial.timeout_s": t.timeout_s,
         "trial.device_memory_gb": t.device_memory_gb,
         "trial.memory_limit_gb": t.memory_limit_gb,
+        "trial.repeats": t.repeats,
     }
     problems += [f"{k}={v} must be > 0" for k, v in positive.items() if v is not None and v <= 0]
     if e.max_stop_seqs < 0 or e.max_stop_tokens < 0:

@@ -56,6 +56,13 @@ def throughput(entries: list[dict[str, Any]], knob: Optional[str], path: Path, t
         ax.plot(px, [e["outcome"]["metrics"]["round_avg_tok_s"] for _, e in ok], "-", color="tab:green", alpha=0.6)
         ax.scatter(px, [e["outcome"]["metrics"]["round_avg_tok_s"] for _, e in ok], zorder=3,
                    **{**_STYLE["pass"], "label": "round_avg_tok_s (pass)"})
+        spread = [(x, e["outcome"]["metrics"]) for x, e in ok if "round_avg_tok_s_min" in e["outcome"]["metrics"]]
+        if spread:  # repeated points: the median is drawn, min..max as an error bar
+            mid = [m["round_avg_tok_s"] for _, m in spread]
+            ax.errorbar([x for x, _ in spread], mid, fmt="none", ecolor="tab:green", capsize=4, zorder=2,
+                        yerr=[[y - m["round_avg_tok_s_min"] for y, (_, m) in zip(mid, spread)],
+                              [m["round_avg_tok_s_max"] - y for y, (_, m) in zip(mid, spread)]],
+                        label="min..max over repeats")
         ax.plot(px, [e["outcome"]["metrics"]["decode_avg_tok_s"] for _, e in ok], "--", marker=".",
                 color="tab:olive", label="decode_avg_tok_s (pass)")
     for status in ("fail", "rejected", "planned"):
@@ -108,3 +115,29 @@ def compare(sweeps: list[tuple[str, list[dict[str, Any]]]], knob: Optional[str],
             ax.scatter(bad, [0] * len(bad), marker="X", color=color, s=80, clip_on=False, zorder=4,
                        label=f"{label}: fail / rejected")
     return _finish(plt, fig, ax, knob or "point (job number)", "throughput (tokens/s)", "Sweep comparison", path)
+
+
+def frontier(search: dict[str, Any], path: Path, title: str) -> Path:
+    """The searched knob's ceiling and first failure for each point of the outer grid (a 2-D boundary)."""
+    plt = _pyplot()
+    rows = search["rows"]
+    labels = [" ".join(r["overrides"]) or "default" for r in rows]
+    settings = [dict(o.split("=", 1) for o in r["overrides"] if "=" in o) for r in rows]
+    varying = [k for k in settings[0] if len({s.get(k) for s in settings}) > 1]
+    try:
+        xs = [float(s[varying[0]]) for s in settings] if len(varying) == 1 else None
+    except ValueError:
+        xs = None
+    xlabel = varying[0] if xs is not None else "outer grid point"
+    xs = xs if xs is not None else list(range(len(rows)))
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    ok = [(x, r["ceiling"]) for x, r in zip(xs, rows) if r["ceiling"] is not None]
+    if ok:
+        ax.plot([x for x, _ in ok], [y for _, y in ok], "-o", color="tab:green", label=f"ceiling (stable {search['knob']})")
+    bad = [(x, r["first_failure"]) for x, r in zip(xs, rows) if r["first_failure"] is not None]
+    if bad:
+        ax.scatter([x for x, _ in bad], [y for _, y in bad], marker="X", color="tab:red", s=80, zorder=4,
+                   label="first failure")
+    if xlabel == "outer grid point":
+        ax.set_xticks(xs, labels, rotation=20, ha="right", fontsize=7)
+    return _finish(plt, fig, ax, xlabel, search["knob"], title, path)

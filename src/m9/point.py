@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from m9 import progress, tracking
 from m9.config import M9Config, to_dict
 from m9.journal import ENTRY, make_entry, write_entry
-from m9.outcome import Outcome, planned, rejected
+from m9.outcome import Outcome, combine, planned, rejected
 from m9.plan import make_plan, validate
 from m9.provenance import JobInfo
 from m9.trial import LOG_NAME, RESULT, run_trial
@@ -28,16 +29,15 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
         outcome = planned(plan) if plan.accepted else rejected(plan)
     elif plan.accepted or (not cfg.trial.enforce_plan and not validate(cfg)):
         print(f"[m9] point {job.job_num} ({job.run_name}): running, log {out / LOG_NAME}", flush=True)
-        display.start_point(str(job.job_num), cfg.workload.n_rounds)
-        outcome = run_trial(cfg, plan, out, on_progress=display.trial)
+        outcome = _run_trials(cfg, plan, job, display)
     else:
         outcome = rejected(plan)
     entry = make_entry(job, cfg, plan, outcome)
     write_entry(entry)  # on disk first: the store may be down, the record must not be lost
     if not cfg.trial.plan_only:  # a plan measures nothing: it is not tracked
-        artifacts = [config_path, out / LOG_NAME, out / RESULT]
+        artifacts = [config_path, *(d / name for d in _trial_dirs(cfg, out) for name in (LOG_NAME, RESULT))]
         try:
-            entry["run_id"] = tracking.record_point(cfg.tracking, entry, artifacts, job.parent_run_id)
+            entry["run_id"] = tracking.record_point(cfg.tracking, entry, artifacts, job.parent_run_id, base=out)
         except Exception as exc:  # noqa: BLE001 - a store that is down or locked must not end the sweep
             entry["tracking_error"] = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
             print(f"[m9] warning: point {job.job_num} was not recorded in the tracking store "
@@ -46,6 +46,21 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
     print(summary(job, plan.max_pages, outcome), flush=True)
     display.end_point(outcome.status)
     return outcome
+
+
+def _trial_dirs(cfg: M9Config, out: Path) -> list[Path]:
+    """Where each trial of a point leaves its log and result: the point's directory, or one per repeat."""
+    return [out] if cfg.trial.repeats == 1 else [out / f"repeat_{i}" for i in range(cfg.trial.repeats)]
+
+
+def _run_trials(cfg: M9Config, plan, job: JobInfo, display) -> Outcome:
+    """The point's trial, or its ``trial.repeats`` fresh trials one after another, combined."""
+    trials = []
+    for i, trial_dir in enumerate(_trial_dirs(cfg, job.output_dir)):
+        label = str(job.job_num) + (f" repeat {i + 1}/{cfg.trial.repeats}" if cfg.trial.repeats > 1 else "")
+        display.start_point(label, cfg.workload.n_rounds)
+        trials.append(run_trial(cfg, plan, trial_dir, on_progress=display.trial))
+    return trials[0] if len(trials) == 1 else combine(trials)
 
 
 def summary(job: JobInfo, max_pages: int, outcome: Outcome) -> str:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import itertools
 import re
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from m9.config import from_hydra
+from m9.config import M9Config, from_hydra
 from m9.plan import validate
 
 # Flags after which Hydra prints or inspects instead of running: nothing to check.
@@ -35,7 +35,7 @@ class BadInput(ValueError):
 def _split(argv: list[str]) -> tuple[Optional[list[str]], bool]:
     """The overrides (an extra ``--config-dir`` becomes a ``hydra.searchpath`` override) and the multirun flag;
     None when the command only inspects, or names another primary config (Hydra checks those itself)."""
-    overrides, dirs, multirun = [], [], False
+    overrides, dirs, multirun = [], [], any(a in ("-m", "--multirun") for a in argv)
     args = iter(argv)
     for arg in args:
         flag = arg.split("=", 1)[0]
@@ -61,7 +61,7 @@ def _grid(fixed: list[str], sweeps: dict[str, list[str]]) -> list[list[str]]:
     return [fixed + [f"{k}={v}" for k, v in zip(keys, combo)] for combo in itertools.product(*sweeps.values())]
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """Condense a Hydra/OmegaConf composition error into ``key: reason``."""
     chain, seen = [], exc
     while seen is not None:
@@ -84,20 +84,53 @@ def _one_line(exc: BaseException) -> str:
     return texts[0].splitlines()[0] if texts else type(exc).__name__
 
 
+def parse_grid(overrides: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Fixed overrides and swept keys with their values, as Hydra's sweeper reads them: a key's last value wins.
+    Raises BadInput on Hydra's own grammar errors."""
+    parser = OverridesParser.create()
+    try:
+        parsed = parser.parse_overrides(overrides)
+    except Exception as exc:  # Hydra's own grammar errors
+        raise BadInput(one_line(exc)) from exc
+    latest = {o.get_key_element(): o for o in parsed}
+    fixed = [o.input_line for o in latest.values() if not o.is_sweep_override()]
+    sweeps = {k: list(o.sweep_string_iterator()) for k, o in latest.items() if o.is_sweep_override()}
+    return fixed, sweeps
+
+
+def grid(fixed: list[str], sweeps: dict[str, list[str]]) -> list[list[str]]:
+    """Every point of a grid, in Hydra's order (the last key varies fastest); at most ``MAX_POINTS``."""
+    n = 1
+    for values in sweeps.values():
+        n *= len(values)
+    if n > MAX_POINTS:
+        raise BadInput(f"the sweep has {n} points; m9 checks and runs at most {MAX_POINTS} per command")
+    return _grid(fixed, sweeps)
+
+
+def check_point(compose: Callable[[list[str]], DictConfig], overrides: list[str]) -> M9Config:
+    """Compose one point and validate it; a problem raises BadInput with one line naming the key."""
+    try:
+        cfg = from_hydra(compose(overrides))
+    except BadInput:
+        raise
+    except Exception as exc:
+        raise BadInput(one_line(exc)) from exc
+    problems = validate(cfg)
+    if problems:
+        raise BadInput(problems[0])
+    return cfg
+
+
 def expand(argv: list[str], conf_dir: Path, config_name: str = "config") -> Optional[list[list[str]]]:
     """The overrides of every point the command line would run (None: nothing to check). Raises BadInput."""
     overrides, multirun = _split(argv)
     if overrides is None:
         return None
-    parser = OverridesParser.create()
     try:
-        parsed = parser.parse_overrides(overrides)
-    except Exception as exc:  # Hydra's own grammar errors
-        raise BadInput(_one_line(exc)) from exc
-    latest = {o.get_key_element(): o for o in parsed}  # as in Hydra's sweeper: a key's last value wins
-    fixed = [o.input_line for o in latest.values() if not o.is_sweep_override()]
-    try:
-        sweeps = {k: list(o.sweep_string_iterator()) for k, o in latest.items() if o.is_sweep_override()}
+        fixed, sweeps = parse_grid(overrides)
+    except BadInput:
+        raise
     except Exception:  # noqa: BLE001 - glob() over group options needs Hydra's own loader: leave the check to it
         return None
     if sweeps and not multirun:
@@ -107,8 +140,9 @@ def expand(argv: list[str], conf_dir: Path, config_name: str = "config") -> Opti
         try:
             base = compose(config_name=config_name, overrides=fixed, return_hydra_config=True)
         except Exception as exc:
-            raise BadInput(_one_line(exc)) from exc
+            raise BadInput(one_line(exc)) from exc
     given = {_key_of(k) for k in sweeps} | {_key_of(f) for f in fixed}
+    parser = OverridesParser.create()
     for key, value in (OmegaConf.select(base, "hydra.sweeper.params") or {}).items():
         if _key_of(key) in given:
             continue  # the command line wins over an experiment's own grid
@@ -116,25 +150,21 @@ def expand(argv: list[str], conf_dir: Path, config_name: str = "config") -> Opti
             raise BadInput(f"{_key_of(key)}: the experiment sweeps it ({value}); add -m to run its points")
         (o,) = parser.parse_overrides([f"{key}={value}"])
         sweeps[key] = list(o.sweep_string_iterator()) if o.is_sweep_override() else [str(o.value())]
-    points = _grid([f for f in fixed if not _key_of(f).startswith("hydra") or _key_of(f) == "hydra.searchpath"],
-                   sweeps)
-    if len(points) > MAX_POINTS:
-        raise BadInput(f"the sweep has {len(points)} points; m9 checks and runs at most {MAX_POINTS} per command")
-    return points
+    return grid([f for f in fixed if not _key_of(f).startswith("hydra") or _key_of(f) == "hydra.searchpath"], sweeps)
 
 
 def check(argv: list[str], conf_dir: Path, config_name: str = "config") -> list[list[str]]:
-    """Compose and validate every point the command line would run; returns their overrides. Raises BadInput."""
+    """Compose and validate every point the command line would run; returns their overrides. Raises BadInput.
+    The entry point checks a single run with it; a multirun is checked the same way by m9's sweeper."""
     points = expand(argv, conf_dir, config_name)
     if not points:
         return []
     with initialize_config_dir(config_dir=str(Path(conf_dir).resolve()), version_base="1.3"):
         for point in points:
-            try:
-                cfg = from_hydra(compose(config_name=config_name, overrides=point))
-            except Exception as exc:
-                raise BadInput(_one_line(exc)) from exc
-            problems = validate(cfg)
-            if problems:
-                raise BadInput(problems[0])
+            check_point(lambda ov: compose(config_name=config_name, overrides=ov), point)
     return points
+
+
+def is_multirun(argv: list[str]) -> bool:
+    """True when the command line asks for a multirun (``-m`` / ``--multirun``)."""
+    return _split(argv)[1]

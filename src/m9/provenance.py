@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,8 @@ class JobInfo:
     """The point's own directory: trial log, result, config and journal entry."""
     parent_run_id: Optional[str] = None
     """The sweep's tracking run, when the point belongs to a tracked sweep."""
+    point_key: str = ""
+    """What the point measures, hashed (see :func:`point_key`): how a resumed sweep finds it again."""
 
     @property
     def override_string(self) -> str:
@@ -69,3 +75,67 @@ def versions() -> dict[str, str]:
         "jax_version": _version("jax"),
         "jaxlib_version": _version("jaxlib"),
     }
+
+
+@functools.cache
+def local_device_kind() -> str:
+    """The accelerator of this host, read without importing JAX: NVIDIA GPUs by name and count, a TPU VM's type,
+    else the CPU model."""
+    if shutil.which("nvidia-smi"):
+        try:
+            names = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                                   text=True, timeout=20, check=True).stdout.split("\n")
+            names = [n.strip() for n in names if n.strip()]
+            if names:
+                return f"gpu:{names[0]} x{len(names)}"
+        except (OSError, subprocess.SubprocessError):
+            pass
+    if os.environ.get("TPU_ACCELERATOR_TYPE"):
+        return f"tpu:{os.environ['TPU_ACCELERATOR_TYPE']}"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        model = ""
+    return f"cpu:{model or 'unknown'} x{os.cpu_count()}"
+
+
+# Settings that say where a point is recorded, how it is shown, or how often it is tried: not what it measures.
+_NOT_MEASURED = {"tracking": None, "trial": {"plan_only"}}
+
+
+def point_key(config: dict[str, Any], device: str, attempt: int = 0) -> str:
+    """A point's identity for resuming: its resolved config (less tracking and display settings), the code and
+    library versions that run it, the device it runs on, and which attempt of an identical point it is (a search's
+    confirmations and a grid's repeated values are separate measurements)."""
+    measured = {}
+    for section, values in config.items():
+        skip = _NOT_MEASURED.get(section, set())
+        if skip is None:
+            continue
+        measured[section] = {k: v for k, v in values.items() if k not in skip}
+    payload = {"config": measured, "versions": versions(), "device": device, "attempt": attempt}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _start_ticks(pid: int) -> Optional[str]:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]  # field 22, after the command name in parentheses
+    except (OSError, IndexError):
+        return None
+
+
+def process_identity() -> str:
+    """``host:pid:start`` of this process: names it uniquely even after its pid is reused."""
+    return f"{os.uname().nodename}:{os.getpid()}:{_start_ticks(os.getpid())}"
+
+
+def process_gone(identity: str) -> bool:
+    """True when ``identity`` (from :func:`process_identity`) names a process of this host that no longer runs;
+    False when it runs, or lives on another host (nothing can be said from here)."""
+    host, _, rest = identity.partition(":")
+    pid, _, start = rest.partition(":")
+    if host != os.uname().nodename or not pid.isdigit():
+        return False
+    return _start_ticks(int(pid)) != start

@@ -19,6 +19,7 @@ from typing import Any, Optional
 from m9 import analysis, matrix, plots, tracking
 from m9.config import TrackingConfig
 from m9.journal import read_sweep, read_sweep_meta
+from m9.sla import parse_sla
 
 SWEEPS_DIR = Path("outputs") / "sweeps"
 
@@ -82,9 +83,21 @@ def render(sweep: Sweep, plot_names: tuple[str, str] = ("throughput.png", "pages
         lines.append(f"Command: `{sweep.command}`  ")
     if sweep.parent_run_id:
         lines.append(f"MLflow parent run: `{sweep.parent_run_id}`  ")
+    search = sweep.meta.get("search")
+    sla = parse_sla(search["sla"]) if search else ()
     lines += [f"{s['n_points']} points: {s['n_pass']} pass, {s['n_fail']} fail, {s['n_rejected']} rejected; "
-              f"swept knob: `{knob}`", "", "## Experiment matrix", "", matrix.render(entries), "",
-              "## Boundary", "", f"- {s['boundary']}"]
+              f"swept knob: `{knob}`", "", "## Experiment matrix", "", matrix.render(entries, sla), ""]
+    if search:
+        lines += ["## Search", "", f"Searched `{search['knob']}` in {search['low']}..{search['high']}, planner first; "
+                  f"the ceiling and a non-deterministic first failure confirmed {search['confirm']}x"
+                  + (f"; stable means pass and {' and '.join(f'`{c}`' for c in search['sla'])}" if search["sla"]
+                     else "") + ".", ""]
+        lines += [f"- {' '.join(r['overrides']) + ': ' if len(search['rows']) > 1 else ''}{r['statement']}"
+                  for r in search["rows"]]
+        lines += ["", matrix.search_table(search), ""]
+        if len(search["rows"]) > 1:
+            lines += ["![frontier](frontier.png)", ""]
+    lines += ["## Boundary", "", f"- {s['boundary']}"]
     if s.get("best_point"):
         lines.append(f"- best throughput: {s['best_point']} (round_avg_tok_s={s['best_round_avg_tok_s']:.1f})")
     lines += ["", "## Throughput trend", "", analysis.trend_statement(entries, knob), ""]
@@ -116,9 +129,13 @@ def write(sweep: Sweep, out_dir: Path) -> list[Path]:
     knob = analysis.swept_knob(sweep.entries)
     thr = plots.throughput(sweep.entries, knob, out_dir / "throughput.png", f"Throughput, sweep {sweep.sweep_id}")
     pgs = plots.pages(sweep.entries, knob, out_dir / "pages.png", f"KV pages, sweep {sweep.sweep_id}")
+    files = [thr, pgs]
+    search = sweep.meta.get("search")
+    if search and len(search["rows"]) > 1:
+        files.append(plots.frontier(search, out_dir / "frontier.png", f"Frontier, sweep {sweep.sweep_id}"))
     md = out_dir / "report.md"
     md.write_text(render(sweep))
-    return [md, thr, pgs]
+    return [md, *files]
 
 
 def compare(a: Sweep, b: Sweep, out_dir: Path) -> list[Path]:

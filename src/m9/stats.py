@@ -84,3 +84,9 @@ def trial_metrics(rounds: list[RoundStats], max_new_tokens: int) -> dict[str, fl
         "n_rounds_done": len(rounds),
     }
     return metrics
+
+
+def metric_names() -> frozenset[str]:
+    """Names of the metrics ``trial_metrics`` records (what an SLA may name)."""
+    probe = RoundStats(1.0, 0.1, (0.5,), (1,), 1, 1, 1, 0)
+    return frozenset(trial_metrics([probe], 1))

@@ -17,7 +17,7 @@ from typing import Any, Optional
 from urllib.parse import urlparse
 
 from m9.config import TrackingConfig
-from m9.provenance import versions
+from m9.provenance import process_gone, process_identity, versions
 
 DEFAULT_DB = Path("outputs") / "mlflow.db"
 _PARAM_MAX = 6000  # MLflow's cap on a param value (chars)
@@ -65,11 +65,13 @@ def _text(value: Any, cap: int) -> str:
 
 
 def start_sweep_run(cfg: TrackingConfig, sweep_id: str, command: str, grid: Optional[list[list[str]]],
-                    output_dir: Path) -> str:
-    """Open the sweep's parent run; returns its id."""
+                    output_dir: Path, n_points: Optional[int] = None, mode: str = "grid") -> str:
+    """Open the sweep's parent run; returns its id. It names the launching process, so that a later sweep can tell
+    a sweep that is still running from one whose process was killed (see :func:`reap_stale_sweeps`)."""
     experiment_id = init_store(cfg)
     tags = {"mlflow.runName": f"sweep {sweep_id}", "kind": "sweep", "sweep_id": sweep_id, "command": command,
-            "n_points": str(len(grid)) if grid else "", "output_dir": str(output_dir), **versions()}
+            "n_points": str(n_points) if n_points else "", "output_dir": str(output_dir), "mode": mode,
+            "launcher_process": process_identity(), **versions()}
     client = _client(cfg)
     run = client.create_run(experiment_id, tags={k: _text(v, _TAG_MAX) for k, v in tags.items() if v != ""})
     if grid:
@@ -92,16 +94,18 @@ def end_sweep_run(cfg: TrackingConfig, run_id: str, status: str, summary: dict[s
         client.set_terminated(run_id, status=status)
 
 
-def log_artifacts(cfg: TrackingConfig, run_id: str, paths: list[Path]) -> None:
-    """Attach files that exist to a run."""
+def log_artifacts(cfg: TrackingConfig, run_id: str, paths: list[Path], base: Optional[Path] = None) -> None:
+    """Attach files that exist to a run; a file in a subfolder of ``base`` keeps that folder (``repeat_1/...``)."""
     client = _client(cfg)
-    for path in paths:
-        if Path(path).exists():
-            client.log_artifact(run_id, str(path))
+    for path in map(Path, paths):
+        if path.exists():
+            folder = path.parent.relative_to(base).as_posix() if base and path.parent != base and \
+                path.parent.is_relative_to(base) else None
+            client.log_artifact(run_id, str(path), artifact_path=folder)
 
 
 def record_point(cfg: TrackingConfig, entry: dict[str, Any], artifacts: list[Path],
-                 parent_run_id: Optional[str] = None) -> Optional[str]:
+                 parent_run_id: Optional[str] = None, base: Optional[Path] = None) -> Optional[str]:
     """Log one point's journal entry as one run; returns its run id (None when tracking is off)."""
     if cfg.backend == "none":
         return None
@@ -123,6 +127,7 @@ def record_point(cfg: TrackingConfig, entry: dict[str, Any], artifacts: list[Pat
         "overrides_json": json.dumps(entry["overrides"]),  # exact, for reading the entry back
         "notes_json": json.dumps(outcome["notes"]) if outcome["notes"] else "",
         "output_dir": entry["output_dir"],
+        "point_key": entry.get("point_key", ""),
         **versions(),
         "backend": str(runtime.get("backend", "")),
         "device_kind": str(runtime.get("device_kind", "")),
@@ -136,11 +141,14 @@ def record_point(cfg: TrackingConfig, entry: dict[str, Any], artifacts: list[Pat
     params = [Param(k, _text(v, _PARAM_MAX)) for k, v in sorted(entry["params"].items())]
     now_ms = int(time.time() * 1000)
     metrics = [Metric(k, float(v), now_ms, 0) for k, v in sorted(outcome["metrics"].items()) if v is not None]
+    metrics += [Metric(f"repeat_{k}", float(v), now_ms, step)  # each repeat as a step: its spread in the UI's charts
+                for step, trial in enumerate(outcome.get("repeats", ())) for k, v in sorted(trial.items())
+                if isinstance(v, (int, float)) and not isinstance(v, bool)]
     for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
         client.log_batch(run_id, params=params[start : start + 100])
     for start in range(0, len(metrics), 1000):
         client.log_batch(run_id, metrics=metrics[start : start + 1000])
-    log_artifacts(cfg, run_id, artifacts)
+    log_artifacts(cfg, run_id, artifacts, base)
     client.set_terminated(run_id, status="FAILED" if outcome["status"] == "fail" else "FINISHED")
     return run_id
 
@@ -186,26 +194,64 @@ def load_points(cfg: TrackingConfig, parent: dict[str, Any]) -> list[dict[str, A
     client = _client(cfg)
     runs = client.search_runs([parent["experiment_id"]], f"tags.mlflow.parentRunId = '{parent['run_id']}'",
                               max_results=5000)
-    entries = []
-    for run in runs:
-        t, params = run.data.tags, {k: _parse(v) for k, v in run.data.params.items()}
-        entries.append({
-            "sweep_id": t.get("sweep_id", ""),
-            "job_num": int(t.get("job_num", 0)),
-            "overrides": json.loads(t["overrides_json"]) if "overrides_json" in t else t.get("overrides", "").split(),
-            "run_id": run.info.run_id,
-            "output_dir": t.get("output_dir", ""),
-            "max_seqs": params.get("engine.max_seqs"),
-            "max_pages": params.get("resolved.max_pages"),
-            "prompts": params.get("resolved.num_prompts"),
-            "outcome": {
-                "status": t.get("status", ""),
-                "failure_kind": t.get("failure_kind") or None,
-                "signature": t.get("signature", ""),
-                "metrics": dict(run.data.metrics),
-                "notes": json.loads(t.get("notes_json", "[]")),
-                "runtime": {k: t.get(k, "") for k in ("backend", "device_kind", "device_count")},
-            },
-            "params": params,
-        })
-    return sorted(entries, key=lambda e: e["job_num"])
+    return sorted((_entry(run) for run in runs), key=lambda e: e["job_num"])
+
+
+def find_point(cfg: TrackingConfig, key: str) -> Optional[dict[str, Any]]:
+    """The journal entry of the newest finished point run with this ``point_key``, or None."""
+    client = _client(cfg)
+    experiment = client.get_experiment_by_name(cfg.experiment)
+    if experiment is None or not key.isalnum():
+        return None
+    runs = client.search_runs([experiment.experiment_id],
+                              f"tags.kind = 'point' and tags.point_key = '{key}' and attributes.status != 'RUNNING'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return _entry(runs[0]) if runs else None
+
+
+def reap_stale_sweeps(cfg: TrackingConfig) -> list[dict[str, str]]:
+    """Close as KILLED every sweep run (and its running point runs) left RUNNING by a launching process of this host
+    that no longer exists: a SIGKILLed sweep cannot close its own record. Returns the reaped runs' tags."""
+    client = _client(cfg)
+    experiment = client.get_experiment_by_name(cfg.experiment)
+    if experiment is None:
+        return []
+    reaped = []
+    for run in client.search_runs([experiment.experiment_id],
+                                  "tags.kind = 'sweep' and attributes.status = 'RUNNING'", max_results=1000):
+        owner = run.data.tags.get("launcher_process", "")
+        if not owner or not process_gone(owner):
+            continue
+        run_id = run.info.run_id
+        for child in client.search_runs([experiment.experiment_id],
+                                        f"tags.mlflow.parentRunId = '{run_id}' and attributes.status = 'RUNNING'"):
+            client.set_terminated(child.info.run_id, status="KILLED")
+        client.set_tag(run_id, "ended_by", f"closed by a later sweep: its launching process {owner} was gone")
+        client.set_terminated(run_id, status="KILLED")
+        reaped.append(dict(run.data.tags))
+    return reaped
+
+
+def _entry(run) -> dict[str, Any]:
+    """A point run as a journal entry."""
+    t, params = run.data.tags, {k: _parse(v) for k, v in run.data.params.items()}
+    return {
+        "sweep_id": t.get("sweep_id", ""),
+        "job_num": int(t.get("job_num", 0)),
+        "overrides": json.loads(t["overrides_json"]) if "overrides_json" in t else t.get("overrides", "").split(),
+        "run_id": run.info.run_id,
+        "output_dir": t.get("output_dir", ""),
+        "point_key": t.get("point_key", ""),
+        "max_seqs": params.get("engine.max_seqs"),
+        "max_pages": params.get("resolved.max_pages"),
+        "prompts": params.get("resolved.num_prompts"),
+        "outcome": {
+            "status": t.get("status", ""),
+            "failure_kind": t.get("failure_kind") or None,
+            "signature": t.get("signature", ""),
+            "metrics": dict(run.data.metrics),
+            "notes": json.loads(t.get("notes_json", "[]")),
+            "runtime": {k: t.get(k, "") for k in ("backend", "device_kind", "device_count")},
+        },
+        "params": params,
+    }

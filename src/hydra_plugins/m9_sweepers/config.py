@@ -1,0 +1,52 @@
+"""The sweepers' settings (``hydra.sweeper.*``), registered in Hydra's ConfigStore as ``hydra/sweeper=m9|boundary``."""
+
+# No ``from __future__ import annotations``: Hydra executes plugin modules outside sys.modules, where dataclasses
+# cannot resolve string annotations.
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class GridSweeperConf:
+    """A grid: one point per combination of the swept values, every point composed and checked first."""
+
+    _target_: str = "hydra_plugins.m9_sweepers.m9_sweepers.GridSweeper"
+    max_batch_size: Optional[int] = None
+    """Points handed to the launcher at once (None: all of them)."""
+    resume: bool = True
+    """Reuse points an earlier sweep already measured (same config, code, engine and device): run only what is
+    missing. False measures every point again."""
+    params: Optional[Dict[str, str]] = None
+    """A preset's own grid (``key: values``); the command line wins over it."""
+
+
+@dataclass
+class BoundarySweeperConf:
+    """A search for the largest stable value of ``knob`` in ``low..high``: planner first, then real trials."""
+
+    _target_: str = "hydra_plugins.m9_sweepers.m9_sweepers.BoundarySweeper"
+    knob: str = "engine.max_seqs"
+    """The integer config key to search."""
+    low: int = 1
+    """The known-good end of the range."""
+    high: int = 256
+    """The top of the range."""
+    confirm: int = 2
+    """Agreeing trials that confirm the ceiling and a first failure that is not deterministic."""
+    sla: List[str] = field(default_factory=list)
+    """Conditions a pass must also meet to count as stable, ANDed: ``[round_avg_tok_s:ge:2000,iter_s_p90:le:0.05]``
+    (or quoted, ``'round_avg_tok_s>=2000'``)."""
+    max_trials: Optional[int] = None
+    """Stop each search after this many trials, answer unconfirmed (None: as many as the search needs)."""
+    batch: Optional[int] = None
+    """Values probed per round. None: 1 with Hydra's basic launcher (points one after another), else 4."""
+    resume: bool = True
+    """Reuse points an earlier sweep already measured, as evidence; False measures every probe again."""
+    params: Optional[Dict[str, Any]] = None
+    """Other swept keys (a preset's grid): each combination gets its own search (a frontier)."""
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="m9", node=GridSweeperConf, provider="m9")
+ConfigStore.instance().store(group="hydra/sweeper", name="boundary", node=BoundarySweeperConf, provider="m9")

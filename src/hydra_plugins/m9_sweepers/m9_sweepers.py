@@ -1,0 +1,90 @@
+"""The sweeper classes Hydra instantiates. Thin: they parse their settings and hand the work to ``m9.sweep``
+(imported when a sweep starts, not when Hydra scans its plugins)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Optional
+
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from hydra_plugins.m9_sweepers import config as _config  # noqa: F401 - registers hydra/sweeper=m9|boundary
+
+
+class _M9Sweeper(Sweeper):
+    """Setup shared by both sweepers: the launcher, and a driver made when the sweep starts."""
+
+    def __init__(self, resume: bool = True, params: Optional[dict[str, Any]] = None):
+        self.resume = resume
+        self.params = {str(k): str(v) for k, v in (params or {}).items()}
+        self.hydra_context: Optional[HydraContext] = None
+        self.config: Optional[DictConfig] = None
+        self.launcher = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        from m9.preflight import BadInput
+        from m9.sweep.driver import Driver, exit_status
+
+        driver = Driver(self.hydra_context, self.config, self.launcher, resume=self.resume)
+        try:
+            return self._sweep(driver, list(arguments))
+        except BadInput as exc:
+            print(f"m9: error: {exc}", file=sys.stderr, flush=True)
+            driver.close("FAILED")
+            raise SystemExit(2) from exc
+        except BaseException as exc:  # Ctrl-C, SIGTERM, a bug: the sweep's record is closed, never left RUNNING
+            driver.close(exit_status(exc))
+            raise
+
+    def _sweep(self, driver: Any, arguments: list[str]) -> Any:
+        raise NotImplementedError
+
+
+class GridSweeper(_M9Sweeper):
+    """``hydra/sweeper=m9``: every combination of the swept values."""
+
+    def __init__(self, max_batch_size: Optional[int] = None, resume: bool = True,
+                 params: Optional[dict[str, Any]] = None):
+        super().__init__(resume, params)
+        self.max_batch_size = max_batch_size
+
+    def _sweep(self, driver: Any, arguments: list[str]) -> Any:
+        from m9.sweep import grid
+
+        return grid.run(driver, arguments, self.params, self.max_batch_size)
+
+
+class BoundarySweeper(_M9Sweeper):
+    """``hydra/sweeper=boundary``: the largest stable value of one knob."""
+
+    def __init__(self, knob: str = "engine.max_seqs", low: int = 1, high: int = 256, confirm: int = 2,
+                 sla: Any = (), max_trials: Optional[int] = None, batch: Optional[int] = None, resume: bool = True,
+                 params: Optional[dict[str, Any]] = None):
+        super().__init__(resume, params)
+        self.settings = dict(knob=knob, low=low, high=high, confirm=confirm, max_trials=max_trials, batch=batch,
+                             sla=list(OmegaConf.to_container(sla)) if OmegaConf.is_config(sla) else list(sla or ()))
+
+    def _sweep(self, driver: Any, arguments: list[str]) -> Any:
+        from m9.sweep import boundary
+
+        settings = dict(self.settings)
+        if settings["batch"] is None:
+            basic = "BasicLauncher" in str(self.config.hydra.launcher.get("_target_", ""))
+            settings["batch"] = 1 if basic else 4
+        spec = boundary.check_spec(**settings)
+        result = boundary.run(driver, spec, arguments, self.params)
+        driver.close("FINISHED", result)
+        for row in result["rows"]:
+            label = f"[{' '.join(row['overrides'])}] " if len(result["rows"]) > 1 else ""
+            print(f"[m9] search: {label}{row['statement']}\n         {row['trials']} trials, "
+                  f"{row['planner_probes']} planner probes ({row['rejected_free']} rejected for free)", flush=True)
+        return result

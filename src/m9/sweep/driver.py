@@ -1,0 +1,157 @@
+"""The work shared by m9's sweepers: compose and check points, open the sweep's record, reuse points an earlier
+sweep finished, launch the rest through Hydra's launcher, and read each point's ``Outcome`` from its job's return.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from m9 import matrix, preflight, progress, tracking
+from m9.config import M9Config, TrackingConfig, from_hydra, to_dict
+from m9.outcome import Outcome
+from m9.provenance import JobInfo, local_device_kind, point_key
+from m9.sla import parse_sla
+from m9.sweep.record import SweepRecord
+from m9.sweep.resume import FinishedPoints, adopt
+
+KEY_ENV = "M9_POINT_KEY"  # how a launched job learns its point's key (hydra.job.env_set; never in its overrides)
+_HARDWARE_FIELDS = ("partition", "constraint", "gpus_per_node", "gres", "nodes", "tasks_per_node", "qos")
+
+
+def target_device(launcher: DictConfig) -> str:
+    """The device a sweep's points run on, as far as the launching process can tell: this host's accelerator for
+    launchers that run here, else the cluster settings that choose the hardware."""
+    target = str(launcher.get("_target_", ""))
+    if "Slurm" not in target:
+        return local_device_kind()
+    fields = {k: launcher.get(k) for k in _HARDWARE_FIELDS if launcher.get(k) is not None}
+    return f"slurm:{sorted(fields.items())}"
+
+
+def exit_status(exc: BaseException) -> str:
+    """How an exception ends a sweep's record: KILLED when interrupted (Ctrl-C, SIGTERM), else FAILED."""
+    interrupted = isinstance(exc, KeyboardInterrupt) or (
+        isinstance(exc, SystemExit) and isinstance(exc.code, int) and exc.code >= 128)
+    return "KILLED" if interrupted else "FAILED"
+
+
+class Driver:
+    """One multirun, as m9's sweepers run it."""
+
+    def __init__(self, hydra_context: Any, config: DictConfig, launcher: Any, resume: bool):
+        self.loader, self.config, self.launcher = hydra_context.config_loader, config, launcher
+        self.sweep_dir = Path(str(config.hydra.sweep.dir))
+        self.tracking = TrackingConfig(**OmegaConf.to_container(config.tracking, resolve=True))
+        self.plan_only = bool(config.trial.plan_only)
+        self.device = target_device(config.hydra.launcher)
+        self.finished = FinishedPoints(self.tracking, self.sweep_dir.parent, enabled=resume and not self.plan_only)
+        self.job_idx = 0
+        self.attempts: Counter[str] = Counter()
+        self.record: Optional[SweepRecord] = None
+        self.n_reused = 0
+
+    # --- points ----------------------------------------------------------------------------------------------
+
+    def _compose(self, overrides: list[str]) -> DictConfig:
+        cfg = self.loader.load_sweep_config(self.config, list(overrides))
+        with read_write(cfg), open_dict(cfg):
+            del cfg["hydra"]
+        return cfg
+
+    def check(self, overrides: Sequence[str]) -> M9Config:
+        """Compose and validate one point; bad input raises ``preflight.BadInput`` (one line naming the key)."""
+        return preflight.check_point(self._compose, list(overrides))
+
+    def compose(self, overrides: Sequence[str]) -> M9Config:
+        """Compose one point without judging its values (a search's probes: the planner judges those)."""
+        try:
+            return from_hydra(self._compose(list(overrides)))
+        except Exception as exc:
+            raise preflight.BadInput(preflight.one_line(exc)) from exc
+
+    # --- the record -------------------------------------------------------------------------------------------
+
+    def open(self, grid: Optional[list[list[str]]], n_points: Optional[int], mode: str) -> None:
+        """Create the store (once, before any job: parallel writers race on a fresh sqlite schema) and open the
+        sweep's record. An unreachable store stops the sweep here, with one line, before any point starts."""
+        command = " ".join(["m9", *sys.argv[1:]])
+        try:
+            if not self.plan_only:
+                tracking.init_store(self.tracking)
+            self.record = SweepRecord(self.tracking, self.sweep_dir, command, grid, n_points,
+                                      track=not self.plan_only, mode=mode)  # a plan measures nothing: no runs
+        except Exception as exc:
+            print(f"[m9] error: tracking store {tracking.resolve_uri(self.tracking)}: {type(exc).__name__}: "
+                  f"{(str(exc).splitlines() or [''])[0]}", file=sys.stderr, flush=True)
+            raise SystemExit(3) from exc
+        progress.open_display(n_points)
+
+    def close(self, status: str, extra: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
+        """Close the record; on FINISHED print the matrix and the boundary. Returns the sweep's entries."""
+        progress.close_display()
+        if self.record is None or self.record.closed:
+            return []
+        entries, summary = self.record.close(status, extra)
+        if status != "FINISHED":
+            return entries
+        table = matrix.render(entries, parse_sla((extra or {}).get("sla")))
+        (self.sweep_dir / "matrix.md").write_text(table + "\n")
+        counts = Counter(e["outcome"]["status"] for e in entries)
+        tally = ", ".join(f"{counts[s]} {s}" for s in ("pass", "fail", "rejected", "planned")
+                          if s != "planned" or s in counts)
+        reused = f" ({self.n_reused} reused from earlier sweeps)" if self.n_reused else ""
+        boundary = summary.get("boundary", "no point ran or was rejected")
+        frontier = f"\n\n{matrix.search_table(extra)}" if extra and len(extra["rows"]) > 1 else ""
+        print(f"\n[m9] sweep {self.sweep_dir}: {len(entries)} points, {tally}{reused}\n\n{table}{frontier}\n\n"
+              f"[m9] boundary: {boundary}\n[m9] report: {self.sweep_dir / 'report.md'}", flush=True)
+        return entries
+
+    # --- running ----------------------------------------------------------------------------------------------
+
+    def _job(self, overrides: Sequence[str], key: str) -> JobInfo:
+        job = JobInfo(sweep_id=self.sweep_dir.name, job_num=self.job_idx, overrides=tuple(overrides),
+                      output_dir=self.sweep_dir / str(self.job_idx),
+                      parent_run_id=self.record.parent_run_id if self.record else None, point_key=key)
+        self.job_idx += 1
+        return job
+
+    def run(self, points: list[tuple[list[str], M9Config]], here: bool = False) -> list[Outcome]:
+        """Run points and return their outcomes in order. A point an earlier sweep finished is adopted instead
+        (resume); the rest go to the launcher as one batch, or run in this process when ``here`` (points the
+        planner settles, which start no engine)."""
+        outcomes: list[Optional[Outcome]] = [None] * len(points)
+        pending: list[tuple[int, list[str], M9Config, str]] = []
+        display = progress.current()
+        for i, (overrides, cfg) in enumerate(points):
+            config = to_dict(cfg)
+            base = point_key(config, self.device)
+            key = point_key(config, self.device, self.attempts[base])
+            self.attempts[base] += 1
+            found = self.finished.find(key)
+            if found is None:
+                pending.append((i, overrides, cfg, key))
+                continue
+            job = self._job(overrides, key)
+            _, outcomes[i] = adopt(found, job)
+            self.n_reused += 1
+            print(f"[m9] point {job.job_num} ({job.run_name}): {outcomes[i].status.upper()}, reused from sweep "
+                  f"{found['sweep_id']} job {found['job_num']} (hydra.sweeper.resume=false measures it again)",
+                  flush=True)
+            display.end_point(outcomes[i].status)
+        if here:
+            from m9.point import run_point
+
+            for i, overrides, cfg, key in pending:
+                outcomes[i] = run_point(cfg, self._job(overrides, key))
+        elif pending:
+            batch = [[*ov, f"++hydra.job.env_set.{KEY_ENV}={key}"] for _, ov, _, key in pending]
+            returns = self.launcher.launch(batch, initial_job_idx=self.job_idx)
+            self.job_idx += len(batch)
+            for (i, *_), ret in zip(pending, returns):
+                outcomes[i] = ret.return_value  # a job that raised is a bug in m9: this re-raises it, loudly
+        return outcomes  # type: ignore[return-value]

@@ -1,0 +1,72 @@
+"""A sweep's own record in the launching process: ``m9_sweep.json`` and the MLflow parent run, opened before any
+point starts and closed once, with the right status, when the sweep ends, fails or is interrupted.
+
+A sweep whose launching process was SIGKILLed cannot close its record; the next sweep on the same store closes it
+as KILLED (``tracking.reap_stale_sweeps``), so no parent run stays RUNNING forever.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from m9 import analysis, tracking
+from m9.config import TrackingConfig
+from m9.journal import read_sweep, read_sweep_meta, write_json, write_sweep_meta
+from m9.provenance import process_identity
+
+
+class SweepRecord:
+    """The open record of one sweep."""
+
+    def __init__(self, cfg: TrackingConfig, sweep_dir: Path, command: str, grid: Optional[list[list[str]]],
+                 n_points: Optional[int], track: bool = True, mode: str = "grid"):
+        self.tracking, self.sweep_dir, self.closed = cfg, sweep_dir, False
+        self.track = track and cfg.backend != "none"
+        parent = None
+        if self.track:
+            for tags in tracking.reap_stale_sweeps(cfg):
+                _mark_killed(Path(tags.get("output_dir", "")))
+            parent = tracking.start_sweep_run(cfg, sweep_dir.name, command, grid, sweep_dir, n_points, mode)
+        self.meta: dict[str, Any] = {
+            "sweep_id": sweep_dir.name, "command": command, "mode": mode, "grid": grid, "n_points": n_points,
+            "parent_run_id": parent, "launcher_process": process_identity(), "started_at": time.time(),
+        }
+        write_sweep_meta(sweep_dir, self.meta)
+
+    @property
+    def parent_run_id(self) -> Optional[str]:
+        """The sweep's MLflow run, when tracked."""
+        return self.meta["parent_run_id"]
+
+    def close(self, status: str, extra: Optional[dict[str, Any]] = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Close the sweep (``FINISHED``, ``FAILED`` or ``KILLED``): summary and report on the parent run; ``extra``
+        (a search's result) is added to the record and overrides the summary's keys. Returns the sweep's entries
+        and summary. The parent run is terminated even when the report or the summary fails."""
+        entries = read_sweep(self.sweep_dir)
+        self.meta.update({"status": status, "ended_at": time.time(), **({"search": extra} if extra else {})})
+        files: list[Path] = []
+        summary: dict[str, Any] = {}
+        try:
+            write_sweep_meta(self.sweep_dir, self.meta)
+            if entries:
+                from m9 import report  # plots pull in matplotlib: only when there is something to plot
+
+                summary = {**analysis.summary(entries), **(extra or {}).get("summary", {})}
+                files = report.write(report.Sweep(self.sweep_dir.name, entries, self.meta["command"],
+                                                  self.parent_run_id, self.sweep_dir, self.meta), self.sweep_dir)
+            if extra:
+                files.append(write_json(self.sweep_dir / "search.json", extra))
+        finally:
+            self.closed = True
+            if self.parent_run_id:
+                tracking.end_sweep_run(self.tracking, self.parent_run_id, status, summary, files)
+        return entries, summary
+
+
+def _mark_killed(sweep_dir: Path) -> None:
+    """The journal side of a reaped sweep: its ``m9_sweep.json`` says KILLED too."""
+    meta = read_sweep_meta(sweep_dir) if sweep_dir.is_dir() else None
+    if meta is not None and "status" not in meta:
+        write_sweep_meta(sweep_dir, {**meta, "status": "KILLED", "ended_by": "closed by a later sweep"})
