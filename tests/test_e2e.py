@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -92,3 +93,29 @@ def test_an_unreachable_store_stops_the_sweep_loudly_before_anything_runs(tmp_pa
     assert proc.stderr.startswith("[m9] error: tracking store http://127.0.0.1:9: MlflowException")
     assert proc.stderr.strip().count("\n") == 0, proc.stderr  # one line
     assert not (tmp_path / "sweep" / "0").exists()  # no point started unrecorded
+
+
+@pytest.mark.slow
+def test_repeats_are_fresh_trials_grouped_under_one_point(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = _m9(["-m", "engine.max_seqs=2", "trial.repeats=3", "engine.max_seq_len=64", "workload.prompt_len=8",
+                "workload.max_new_tokens=8", "workload.n_rounds=1", f"tracking.uri={uri}",
+                f"hydra.sweep.dir={tmp_path}/sweep"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    entry = json.loads((tmp_path / "sweep" / "0" / "outcome.json").read_text())
+    m = entry["outcome"]["metrics"]
+    assert len(entry["outcome"]["repeats"]) == 3 and m["repeats_passed"] == 3
+    assert m["round_avg_tok_s_min"] <= m["round_avg_tok_s"] <= m["round_avg_tok_s_max"]
+    assert sorted(r["round_avg_tok_s"] for r in entry["outcome"]["repeats"])[1] == m["round_avg_tok_s"]
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| 0 |"))
+    assert f"{m['round_avg_tok_s']:.1f} [{m['round_avg_tok_s_min']:.1f}, {m['round_avg_tok_s_max']:.1f}]" in row
+    assert all((tmp_path / "sweep" / "0" / f"repeat_{i}" / "trial.log").exists() for i in range(3))
+
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("m9").experiment_id], "tags.kind = 'point'")
+    assert run.data.metrics["round_avg_tok_s_max"] == m["round_avg_tok_s_max"]
+    history = client.get_metric_history(run.info.run_id, "repeat_round_avg_tok_s")
+    assert sorted(h.step for h in history) == [0, 1, 2]
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "repeat_2")} >= {"repeat_2/trial.log"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import compose_m9
-from m9.outcome import FAIL, PASS, ChildExit, classify, rejected
+from m9.outcome import FAIL, PASS, ChildExit, Outcome, classify, rejected
 from m9.plan import make_plan
 
 PLAN = make_plan(compose_m9(["engine.max_seqs=2", "workload.max_new_tokens=4", "workload.prompt_len=4",
@@ -84,3 +84,23 @@ def test_rejected_carries_the_reason_and_predictions():
     out = rejected(plan)
     assert out.status == "rejected" and "engine.max_pages=3 is too small" in out.signature
     assert out.metrics["pages_required_est"] == plan.pages_required_est
+
+
+def test_repeats_combine_into_median_min_max_and_fail_if_any_trial_failed():
+    from m9.outcome import combine
+
+    def trial(tok_s, status="pass", kind=None):
+        return Outcome(status, kind, "boom" if kind else "", {"round_avg_tok_s": tok_s, "round_total_s": 100 / tok_s,
+                                                               "pages_in_use": 12}, ("pages_in_use=12 free=4",))
+
+    ok = combine([trial(10.0), trial(14.0), trial(11.0)])
+    m = ok.metrics
+    assert ok.status == "pass" and len(ok.repeats) == 3
+    assert (m["round_avg_tok_s"], m["round_avg_tok_s_min"], m["round_avg_tok_s_max"]) == (11.0, 10.0, 14.0)
+    assert m["repeats"] == 3 and m["repeats_passed"] == 3 and m["pages_in_use"] == 12
+    assert "pages_in_use_min" not in m  # spread only for throughput metrics
+    assert ok.notes.count("pages_in_use=12 free=4") == 1
+    bad = combine([trial(10.0), trial(12.0, "fail", "crash")])
+    assert (bad.status, bad.failure_kind) == ("fail", "crash")
+    assert bad.signature == "1 of 2 repeats failed; repeat 1: boom"
+    assert Outcome.from_dict(__import__("dataclasses").asdict(ok)) == ok  # the journal round-trips it

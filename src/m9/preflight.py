@@ -1,9 +1,11 @@
-"""Check every point of a command line before Hydra launches anything.
+"""Check every point of a command line before anything launches.
 
 Hydra composes each job of a sweep only when it launches it, so a bad value in the last point of a grid would
-fail after the first points ran; and its composition errors span several lines. Here the whole grid (command
-line sweeps and an experiment's ``hydra.sweeper.params``) is expanded and each point composed and validated up
-front; the first problem comes back as one line naming the key: ``engine.max_seqs: Value 'x' ... Integer``.
+fail after the first points ran; and its composition errors span several lines. Here a grid (command line sweeps
+and an experiment's ``hydra.sweeper.params``) is expanded and each point composed and validated up front; the
+first problem comes back as one line naming the key: ``engine.max_seqs: Value 'x' ... Integer``. m9's sweepers
+use ``parse_grid``, ``grid`` and ``check_point`` with Hydra's own config loader; the entry point checks a single
+run with ``check``.
 """
 
 from __future__ import annotations
@@ -56,11 +58,6 @@ def _key_of(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
-def _grid(fixed: list[str], sweeps: dict[str, list[str]]) -> list[list[str]]:
-    keys = list(sweeps)
-    return [fixed + [f"{k}={v}" for k, v in zip(keys, combo)] for combo in itertools.product(*sweeps.values())]
-
-
 def one_line(exc: BaseException) -> str:
     """Condense a Hydra/OmegaConf composition error into ``key: reason``."""
     chain, seen = [], exc
@@ -84,28 +81,28 @@ def one_line(exc: BaseException) -> str:
     return texts[0].splitlines()[0] if texts else type(exc).__name__
 
 
-def parse_grid(overrides: list[str]) -> tuple[list[str], dict[str, list[str]]]:
-    """Fixed overrides and swept keys with their values, as Hydra's sweeper reads them: a key's last value wins.
-    Raises BadInput on Hydra's own grammar errors."""
+def parse_grid(overrides: list[str]) -> dict[str, list[str]]:
+    """Each key's override lines, in command-line order: one line for a fixed key, one per value for a swept key.
+    As in Hydra's basic sweeper, a key's last value wins and keeps its first place. Raises BadInput on Hydra's own
+    grammar errors."""
     parser = OverridesParser.create()
     try:
         parsed = parser.parse_overrides(overrides)
     except Exception as exc:  # Hydra's own grammar errors
         raise BadInput(one_line(exc)) from exc
     latest = {o.get_key_element(): o for o in parsed}
-    fixed = [o.input_line for o in latest.values() if not o.is_sweep_override()]
-    sweeps = {k: list(o.sweep_string_iterator()) for k, o in latest.items() if o.is_sweep_override()}
-    return fixed, sweeps
+    return {k: [f"{k}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.input_line]
+            for k, o in latest.items()}
 
 
-def grid(fixed: list[str], sweeps: dict[str, list[str]]) -> list[list[str]]:
-    """Every point of a grid, in Hydra's order (the last key varies fastest); at most ``MAX_POINTS``."""
+def grid(axes: dict[str, list[str]]) -> list[list[str]]:
+    """Every point of a grid (``parse_grid``'s axes), the last key varying fastest; at most ``MAX_POINTS``."""
     n = 1
-    for values in sweeps.values():
-        n *= len(values)
+    for lines in axes.values():
+        n *= len(lines)
     if n > MAX_POINTS:
         raise BadInput(f"the sweep has {n} points; m9 checks and runs at most {MAX_POINTS} per command")
-    return _grid(fixed, sweeps)
+    return [list(point) for point in itertools.product(*axes.values())]
 
 
 def check_point(compose: Callable[[list[str]], DictConfig], overrides: list[str]) -> M9Config:
@@ -128,29 +125,31 @@ def expand(argv: list[str], conf_dir: Path, config_name: str = "config") -> Opti
     if overrides is None:
         return None
     try:
-        fixed, sweeps = parse_grid(overrides)
+        axes = parse_grid(overrides)
     except BadInput:
         raise
     except Exception:  # noqa: BLE001 - glob() over group options needs Hydra's own loader: leave the check to it
         return None
-    if sweeps and not multirun:
-        key, values = next(iter(sweeps.items()))
-        raise BadInput(f"{_key_of(key)}: {','.join(values)} is a sweep; add -m to run one point per value")
+    swept = {k: lines for k, lines in axes.items() if len(lines) > 1}
+    if swept and not multirun:
+        key, lines = next(iter(swept.items()))
+        values = ",".join(line.split("=", 1)[1] for line in lines)
+        raise BadInput(f"{_key_of(key)}: {values} is a sweep; add -m to run one point per value")
+    fixed = [lines[0] for lines in axes.values() if len(lines) == 1]
     with initialize_config_dir(config_dir=str(Path(conf_dir).resolve()), version_base="1.3"):
         try:
             base = compose(config_name=config_name, overrides=fixed, return_hydra_config=True)
         except Exception as exc:
             raise BadInput(one_line(exc)) from exc
-    given = {_key_of(k) for k in sweeps} | {_key_of(f) for f in fixed}
-    parser = OverridesParser.create()
+    given = {_key_of(k) for k in axes}
     for key, value in (OmegaConf.select(base, "hydra.sweeper.params") or {}).items():
         if _key_of(key) in given:
             continue  # the command line wins over an experiment's own grid
         if not multirun:
             raise BadInput(f"{_key_of(key)}: the experiment sweeps it ({value}); add -m to run its points")
-        (o,) = parser.parse_overrides([f"{key}={value}"])
-        sweeps[key] = list(o.sweep_string_iterator()) if o.is_sweep_override() else [str(o.value())]
-    return grid([f for f in fixed if not _key_of(f).startswith("hydra") or _key_of(f) == "hydra.searchpath"], sweeps)
+        axes.update(parse_grid([f"{key}={value}"]))
+    return grid({k: lines for k, lines in axes.items()
+                 if not _key_of(k).startswith("hydra") or _key_of(k) == "hydra.searchpath"})
 
 
 def check(argv: list[str], conf_dir: Path, config_name: str = "config") -> list[list[str]]:

@@ -138,13 +138,11 @@ def _answer(spec: BoundarySpec, row: _Row, plan_only: bool) -> dict[str, Any]:
 
 def run(driver: Driver, spec: BoundarySpec, arguments: list[str], params: dict[str, str]) -> dict[str, Any]:
     """The whole search mode: check, open the record, search every row, close with the answer."""
-    typed = parse_grid(list(arguments))
-    if any(k.lstrip("+~") == spec.knob for k in [*typed[1], *(f.split("=", 1)[0] for f in typed[0])]):
+    if any(k.lstrip("+~") == spec.knob for k in parse_grid(list(arguments))):
         raise BadInput(f"{spec.knob}: searched by hydra.sweeper.knob; give its range as hydra.sweeper.low / "
                        "hydra.sweeper.high instead of values")
     preset = [f"{k}={v}" for k, v in params.items() if k.lstrip("+~") != spec.knob]  # an experiment's grid
-    fixed, sweeps = parse_grid([*preset, *arguments])
-    rows = [_Row(point, Search(spec.low, spec.high, confirm=1)) for point in grid(fixed, sweeps)]
+    rows = [_Row(point, Search(spec.low, spec.high, confirm=1)) for point in grid(parse_grid([*preset, *arguments]))]
     for row in rows:  # bad input anywhere in the outer grid stops the command before anything runs
         driver.check(row.point(spec.knob, spec.low))
         driver.compose(row.point(spec.knob, spec.high))

@@ -13,7 +13,7 @@ def run(driver: Driver, arguments: list[str], params: dict[str, str],
         max_batch_size: Optional[int] = None) -> list[Outcome]:
     """Expand the grid (a preset's ``params`` first, the command line winning), check every point, open the sweep
     with its grid, run the points in batches, and close it. Returns the outcomes in grid order."""
-    points = grid(*parse_grid([*(f"{k}={v}" for k, v in params.items()), *arguments]))
+    points = grid(parse_grid([*(f"{k}={v}" for k, v in params.items()), *arguments]))
     configs = [driver.check(point) for point in points]
     driver.open(points, len(points), "grid")
     size = max_batch_size or len(points)
