@@ -50,12 +50,18 @@ def test_sla_conditions_in_both_spellings():
         "round_avg_tok_s=1500 misses round_avg_tok_s>=2000"]
 
 
-def test_planner_first_search_over_the_logs_phase_e2_finds_124_without_a_trial(tmp_path):
-    sweep = tmp_path / "sweep"
-    proc = _m9(["-m", "+experiment=log_phase_e2", "hydra/sweeper=boundary", "hydra.sweeper.low=1",
-                "hydra.sweeper.high=256", "trial.plan_only=true", "tracking=none", f"hydra.sweep.dir={sweep}"],
+def _e2_plan_only(tmp_path, *extra: str) -> subprocess.CompletedProcess:
+    """A planner-only search over the log's phase E2 shape; ``extra`` goes after the experiment."""
+    proc = _m9(["-m", "+experiment=log_phase_e2", *extra, "hydra/sweeper=boundary", "hydra.sweeper.low=1",
+                "hydra.sweeper.high=256", "trial.plan_only=true", "tracking=none", f"hydra.sweep.dir={tmp_path}/sweep"],
                cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_planner_first_search_over_the_logs_phase_e2_finds_124_without_a_trial(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = _e2_plan_only(tmp_path)
     (row,) = _search(sweep)["rows"]
     assert (row["ceiling"], row["first_failure"], row["failure_kind"]) == (124, 125, "rejected")
     assert "est. 4125 pages needed" in row["failure_signature"]
@@ -71,10 +77,7 @@ def test_planner_first_search_over_the_logs_phase_e2_finds_124_without_a_trial(t
 
 def test_other_swept_keys_give_one_search_each_a_frontier(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = _m9(["-m", "+experiment=log_phase_e2", "hydra/sweeper=boundary", "hydra.sweeper.high=256",
-                "engine.max_pages=2048,4096", "trial.plan_only=true", "tracking=none", f"hydra.sweep.dir={sweep}"],
-               cwd=tmp_path, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _e2_plan_only(tmp_path, "engine.max_pages=2048,4096")
     rows = {r["overrides"][1]: r["ceiling"] for r in _search(sweep)["rows"]}
     assert rows == {"engine.max_pages=2048": 62, "engine.max_pages=4096": 124}  # floor(pages / 33)
     assert "| `+experiment=log_phase_e2 engine.max_pages=2048 trial.plan_only=true tracking=none` | 62 | 63 |" \

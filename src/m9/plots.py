@@ -134,10 +134,14 @@ def frontier(search: dict[str, Any], path: Path, title: str) -> Path:
     ok = [(x, r["ceiling"]) for x, r in zip(xs, rows) if r["ceiling"] is not None]
     if ok:
         ax.plot([x for x, _ in ok], [y for _, y in ok], "-o", color="tab:green", label=f"ceiling (stable {search['knob']})")
-    bad = [(x, r["first_failure"]) for x, r in zip(xs, rows) if r["first_failure"] is not None]
+    bad = [(x, r["first_failure"], r["failure_kind"]) for x, r in zip(xs, rows) if r["first_failure"] is not None]
     if bad:
-        ax.scatter([x for x, _ in bad], [y for _, y in bad], marker="X", color="tab:red", s=80, zorder=4,
+        ax.scatter([x for x, _, _ in bad], [y for _, y, _ in bad], marker="x", color="tab:red", s=60, zorder=4,
                    label="first failure")
+        for x, y, kind in bad:
+            ax.annotate(f"{y}: {kind}", (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8,
+                        color="tab:red")
     if xlabel == "outer grid point":
         ax.set_xticks(xs, labels, rotation=20, ha="right", fontsize=7)
+    ax.margins(x=0.1, y=0.15)  # room for the failure labels
     return _finish(plt, fig, ax, xlabel, search["knob"], title, path)

@@ -73,11 +73,17 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
 
+def summary(sweep: Sweep) -> dict[str, Any]:
+    """The sweep's headline facts: what its points say along the swept knob, and, for a boundary search, the
+    search's own answer over it (confirmed, per outer-grid point)."""
+    return {**analysis.summary(sweep.entries), **sweep.meta.get("search", {}).get("summary", {})}
+
+
 def render(sweep: Sweep, plot_names: tuple[str, str] = ("throughput.png", "pages.png")) -> str:
     """The report's markdown."""
     entries = sweep.entries
     knob = analysis.swept_knob(entries)
-    s = analysis.summary(entries)
+    s = summary(sweep)
     lines = [f"# m9 sweep {sweep.sweep_id}", ""]
     if sweep.command:
         lines.append(f"Command: `{sweep.command}`  ")

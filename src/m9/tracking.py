@@ -99,9 +99,8 @@ def log_artifacts(cfg: TrackingConfig, run_id: str, paths: list[Path], base: Opt
     client = _client(cfg)
     for path in map(Path, paths):
         if path.exists():
-            folder = path.parent.relative_to(base).as_posix() if base and path.parent != base and \
-                path.parent.is_relative_to(base) else None
-            client.log_artifact(run_id, str(path), artifact_path=folder)
+            folder = path.parent.relative_to(base).as_posix() if base and path.parent.is_relative_to(base) else "."
+            client.log_artifact(run_id, str(path), artifact_path=None if folder == "." else folder)
 
 
 def record_point(cfg: TrackingConfig, entry: dict[str, Any], artifacts: list[Path],

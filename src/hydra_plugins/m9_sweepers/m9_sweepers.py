@@ -83,8 +83,9 @@ class BoundarySweeper(_M9Sweeper):
         spec = boundary.check_spec(**settings)
         result = boundary.run(driver, spec, arguments, self.params)
         driver.close("FINISHED", result)
-        for row in result["rows"]:
-            label = f"[{' '.join(row['overrides'])}] " if len(result["rows"]) > 1 else ""
-            print(f"[m9] search: {label}{row['statement']}\n         {row['trials']} trials, "
-                  f"{row['planner_probes']} planner probes ({row['rejected_free']} rejected for free)", flush=True)
+        s = result["summary"]
+        print(f"[m9] search: {s['search_trials']} trials ({s['search_reused']} reused from earlier sweeps), "
+              f"{s['search_planner_probes']} planner probes ({s['search_rejected_free']} rejected for free)"
+              + (f"; {len(result['rows'])} searches (the frontier above)" if len(result["rows"]) > 1 else ""),
+              flush=True)
         return result

@@ -149,14 +149,17 @@ def run(driver: Driver, spec: BoundarySpec, arguments: list[str], params: dict[s
     driver.open([row.overrides for row in rows], None, "boundary")
     for row in rows:
         _plan_search(driver, spec, row)
+    reused_before = driver.n_reused
     _runtime_search(driver, spec, rows)
     answers = [_answer(spec, row, driver.plan_only) for row in rows]
+    summary = _summary(spec, answers, driver.n_reused - reused_before, driver.plan_only)
     return {"knob": spec.knob, "low": spec.low, "high": spec.high, "confirm": spec.confirm,
-            "sla": [str(c) for c in spec.sla], "rows": answers, "summary": _summary(spec, answers, driver.n_reused)}
+            "sla": [str(c) for c in spec.sla], "rows": answers, "summary": summary}
 
 
-def _summary(spec: BoundarySpec, answers: list[dict[str, Any]], reused: int) -> dict[str, Any]:
-    """What the parent run shows: the answer of a single search, or the frontier's."""
+def _summary(spec: BoundarySpec, answers: list[dict[str, Any]], reused: int, plan_only: bool) -> dict[str, Any]:
+    """What the parent run shows: the answer of a single search, or the frontier's (``reused``: trials adopted
+    from earlier sweeps)."""
     out: dict[str, Any] = {
         "search_trials": sum(a["trials"] for a in answers),
         "search_planner_probes": sum(a["planner_probes"] for a in answers),
@@ -171,8 +174,14 @@ def _summary(spec: BoundarySpec, answers: list[dict[str, Any]], reused: int) -> 
         out["ceiling"] = a["ceiling"]
         out["first_failure"] = (f"{spec.knob}={a['first_failure']} ({a['failure_kind']}: {a['failure_signature']})"
                                 if a["first_failure"] is not None else None)
-    else:
-        out["boundary"] = " | ".join(f"[{' '.join(a['overrides'])}] {a['statement']}" for a in answers)
-        out["frontier"] = "; ".join(f"{' '.join(a['overrides'])}: {a['ceiling']}" for a in answers)
+    else:  # name each search by what sets it apart from the others
+        shared = set.intersection(*(set(a["overrides"]) for a in answers))
+        parts = [f"{' '.join(o for o in a['overrides'] if o not in shared) or 'default'}: "
+                 + (f"{a['ceiling']}" if a["ceiling"] is not None else "none")
+                 + (f" ({spec.knob}={a['first_failure']} {a['failure_kind']})" if a["first_failure"] is not None else "")
+                 for a in answers]
+        what = "planner-accepted (plan only: nothing ran)" if plan_only else "stable"
+        out["boundary"] = f"largest {what} {spec.knob} per search: " + "; ".join(parts)
+        out["frontier"] = out["boundary"]
     return out
 

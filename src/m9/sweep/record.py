@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from m9 import analysis, tracking
+from m9 import tracking
 from m9.config import TrackingConfig
 from m9.journal import read_sweep, read_sweep_meta, write_json, write_sweep_meta
 from m9.provenance import process_identity
@@ -53,9 +53,10 @@ class SweepRecord:
             if entries:
                 from m9 import report  # plots pull in matplotlib: only when there is something to plot
 
-                summary = {**analysis.summary(entries), **(extra or {}).get("summary", {})}
-                files = report.write(report.Sweep(self.sweep_dir.name, entries, self.meta["command"],
-                                                  self.parent_run_id, self.sweep_dir, self.meta), self.sweep_dir)
+                sweep = report.Sweep(self.sweep_dir.name, entries, self.meta["command"], self.parent_run_id,
+                                     self.sweep_dir, self.meta)
+                summary = report.summary(sweep)
+                files = report.write(sweep, self.sweep_dir)
             if extra:
                 files.append(write_json(self.sweep_dir / "search.json", extra))
         finally:
