@@ -1,7 +1,8 @@
-"""The baseline for adapter_overhead.py: drive Levanter's engine directly, with none of m9's code.
+"""The baseline for adapter_overhead.py and sweep_overhead.py: drive Levanter's engine directly, with none of m9's
+code: one import, one model build, then one engine (and its first compile) per point.
 
-Usage: python benchmarks/bare_engine.py MAX_SEQS PROMPT_LEN NEW_TOKENS MAX_SEQ_LEN PAGE_SIZE ROUNDS
-Prints one JSON line: per-round wall time and generated tokens.
+Usage: python benchmarks/bare_engine.py MAX_SEQS[,MAX_SEQS...] PROMPT_LEN NEW_TOKENS MAX_SEQ_LEN PAGE_SIZE ROUNDS
+Prints one JSON line: per point, per-round wall time and generated tokens.
 """
 
 import json
@@ -23,13 +24,18 @@ class _Tok:
         return ""
 
 
-def main(max_seqs, prompt_len, new, max_seq_len, page_size, rounds):
+def build_model(max_seq_len):
     lcfg = LlamaConfig(max_seq_len=max_seq_len, hidden_dim=64, intermediate_dim=128, num_layers=2, num_heads=4,
                        num_kv_heads=2, gradient_checkpointing=False)
-    model = eqx.filter_jit(lambda k: lcfg.build(hax.Axis("vocab", 256), key=k))(jax.random.PRNGKey(0))
+    return eqx.filter_jit(lambda k: lcfg.build(hax.Axis("vocab", 256), key=k))(jax.random.PRNGKey(0))
+
+
+def run_point(model, max_seqs, prompt_len, new, max_seq_len, page_size, rounds):
     pages = max_seqs * -(-(prompt_len + new) // page_size)
+    prefill = page_size * max(-(-max_seq_len // page_size), -(-max_seqs * prompt_len // page_size))
     ecfg = InferenceEngineConfig(max_seq_len=max_seq_len, page_size=page_size, max_seqs=max_seqs, max_pages=pages,
-                                 max_seqs_in_prefill=max_seqs, compute_dtype=jnp.float32, max_queued_tokens=512)
+                                 max_seqs_in_prefill=max_seqs, max_prefill_size=prefill, compute_dtype=jnp.float32,
+                                 max_queued_tokens=512)
     engine = InferenceEngine.from_model_with_config(model, _Tok(), ecfg)
     prompts = np.random.default_rng(0).integers(0, 256, size=(max_seqs, prompt_len)).tolist()
     out = []
@@ -42,8 +48,14 @@ def main(max_seqs, prompt_len, new, max_seq_len, page_size, rounds):
         t = time.perf_counter()
         result = engine.generate(reqs)
         out.append({"round_total_s": time.perf_counter() - t, "generated": result.total_generated})
-    print(json.dumps(out))
+    return out
+
+
+def main(seqs, prompt_len, new, max_seq_len, page_size, rounds):
+    model = build_model(max_seq_len)
+    points = [run_point(model, int(s), prompt_len, new, max_seq_len, page_size, rounds) for s in seqs.split(",")]
+    print(json.dumps(points[0] if len(points) == 1 else points))
 
 
 if __name__ == "__main__":
-    main(*map(int, sys.argv[1:7]))
+    main(sys.argv[1], *map(int, sys.argv[2:7]))

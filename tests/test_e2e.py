@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -119,3 +120,51 @@ def test_repeats_are_fresh_trials_grouped_under_one_point(tmp_path):
     history = client.get_metric_history(run.info.run_id, "repeat_round_avg_tok_s")
     assert sorted(h.step for h in history) == [0, 1, 2]
     assert {a.path for a in client.list_artifacts(run.info.run_id, "repeat_2")} >= {"repeat_2/trial.log"}
+
+
+@pytest.mark.slow
+def test_the_headline_command_passes_on_the_default_config(tmp_path):
+    proc = _m9(["-m", "engine.max_seqs=56,57,60", "tracking=none", f"hydra.sweep.dir={tmp_path}/sweep"],
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "3 points, 3 pass, 0 fail, 0 rejected" in proc.stdout
+    entry = json.loads((tmp_path / "sweep" / "2" / "outcome.json").read_text())
+    assert entry["params"]["resolved.max_prefill_size"] == 60 * 16  # sized to the prompts, recorded
+    assert entry["outcome"]["metrics"]["worker_trial"] == 3  # one warm engine child ran all three
+
+
+@pytest.mark.slow
+def test_a_running_point_is_live_in_mlflow(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.Popen([sys.executable, "-m", "m9", "-m", "engine.max_seqs=4", "workload.max_new_tokens=480",
+                             "workload.n_rounds=3", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen_running = None
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and seen_running is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        if not (tmp_path / "mlflow.db").exists():
+            continue
+        client = MlflowClient(tracking_uri=uri)
+        exp = client.get_experiment_by_name("m9")
+        runs = client.search_runs([exp.experiment_id], "tags.kind = 'point'") if exp else []
+        for run in runs:
+            series = client.get_metric_history(run.info.run_id, "iters/tokens")
+            if run.info.status == "RUNNING" and series and "status" not in run.data.tags:
+                seen_running = (run.info.run_id, max(m.value for m in series), len(series))
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+    assert seen_running is not None, "no point run was seen RUNNING with step metrics"
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(seen_running[0])
+    assert run.info.status == "FINISHED" and run.data.tags["status"] == "pass"
+    assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "rounds/round_total_s")) == [0, 1, 2]
+    tokens = client.get_metric_history(run.info.run_id, "iters/tokens")
+    assert len(tokens) > seen_running[2] and max(m.value for m in tokens) > 0  # more arrived after we looked
+    pages = [m.value for m in client.get_metric_history(run.info.run_id, "iters/pages_in_use")]
+    assert max(pages) <= run.data.metrics["pages_in_use"]
+    exp = client.get_experiment_by_name("m9")
+    assert exp.tags.get("mlflow.experimentKind") == "custom_model_development"  # the UI opens on its runs

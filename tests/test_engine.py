@@ -33,7 +33,7 @@ def _point(**over):
 def _run(model, cfg):
     plan = make_plan(cfg)
     assert plan.accepted, plan.rejections
-    engine = build_engine(model, cfg, plan.max_pages)
+    engine = build_engine(model, cfg, plan.max_pages, plan.max_prefill_size)
     prompts = synthetic_prompts(cfg, plan.num_prompts)
     return plan, run_round(engine, make_requests(cfg, prompts, 0))
 

@@ -104,3 +104,18 @@ def test_auto_max_pages_is_the_estimate_and_is_recorded():
 
 def test_validate_accepts_the_defaults():
     assert validate(compose_m9()) == []
+
+
+@pytest.mark.parametrize("max_seqs", [56, 57, 60])
+def test_the_headline_points_plan_on_the_default_config_with_the_prefill_sized_to_the_prompts(max_seqs):
+    plan = make_plan(compose_m9([f"engine.max_seqs={max_seqs}"]))
+    assert plan.accepted, plan.rejections
+    # Levanter's own default (one 512-token sequence) would hold 32 of the 16-token prompts; m9 sizes it to all
+    assert plan.max_prefill_size == 16 * -(-max_seqs * 16 // 16) and plan.max_prefill_size_auto
+    assert plan.resolved_params()["resolved.max_prefill_size"] == plan.max_prefill_size
+
+
+def test_a_set_prefill_size_is_kept_and_a_small_round_keeps_levanters_default():
+    assert make_plan(compose_m9(["engine.max_seqs=4"])).max_prefill_size == 512  # ceil(512 / 16) pages
+    plan = make_plan(compose_m9(["engine.max_seqs=4", "engine.max_prefill_size=100"]))
+    assert plan.max_prefill_size == 100 and not plan.max_prefill_size_auto

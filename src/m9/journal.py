@@ -40,8 +40,13 @@ def make_entry(job: JobInfo, cfg: M9Config, plan: Plan, outcome: Outcome) -> dic
         "max_pages": plan.max_pages,
         "prompts": plan.num_prompts,
         "outcome": asdict(outcome),
-        "params": {**flatten(cfg), **plan.resolved_params()},
+        "params": point_params(cfg, plan),
     }
+
+
+def point_params(cfg: M9Config, plan: Plan) -> dict[str, Any]:
+    """A point's params as recorded: the flattened config and what the plan resolved (``resolved.*``)."""
+    return {**flatten(cfg), **plan.resolved_params()}
 
 
 def write_json(path: Path, data: dict[str, Any]) -> Path:

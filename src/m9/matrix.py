@@ -36,14 +36,24 @@ def _value(metrics: dict[str, float], key: str, fmt: str) -> str:
     return text
 
 
-def row(entry: dict[str, Any], sla: tuple[Condition, ...] = ()) -> tuple[str, ...]:
-    """One journal entry as matrix cells (a pass that misses the SLA says so in its notes)."""
+def common_overrides(entries: list[dict[str, Any]]) -> list[str]:
+    """Overrides every point of a sweep shares (in the first point's order): said once, not in every row."""
+    if len(entries) < 2:
+        return []
+    shared = set.intersection(*(set(e["overrides"]) for e in entries))
+    return [o for o in entries[0]["overrides"] if o in shared]
+
+
+def row(entry: dict[str, Any], sla: tuple[Condition, ...] = (), common: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """One journal entry as matrix cells (a pass that misses the SLA says so in its notes; ``common`` overrides
+    are left out of the overrides cell)."""
     outcome = entry["outcome"]
     metrics = outcome["metrics"]
     passed = outcome["status"] == "pass"
+    own = [o for o in entry["overrides"] if o not in common]
     return (
         str(entry["job_num"]),
-        "`" + (" ".join(entry["overrides"]) or "default") + "`",
+        "`" + (" ".join(own) or "default") + "`",
         str(entry["max_seqs"]),
         str(entry["max_pages"]),
         str(entry["prompts"]),
@@ -55,10 +65,13 @@ def row(entry: dict[str, Any], sla: tuple[Condition, ...] = ()) -> tuple[str, ..
 
 
 def render(entries: list[dict[str, Any]], sla: tuple[Condition, ...] = ()) -> str:
-    """Markdown table of a sweep's points; with repeats, throughput cells read ``median [min, max]``."""
+    """Markdown table of a sweep's points, under a line naming the overrides they all share; with repeats,
+    throughput cells read ``median [min, max]``."""
+    common = tuple(common_overrides(entries))
     aligns = ("---", "---", "---:", "---:", "---:", "---", "---:", "---:", "---")
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(aligns) + "|"]
-    lines += ["| " + " | ".join(row(e, sla)) + " |" for e in entries]
+    lines = [f"Every point: `{' '.join(common)}`", ""] if common else []
+    lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(aligns) + "|"]
+    lines += ["| " + " | ".join(row(e, sla, common)) + " |" for e in entries]
     return "\n".join(lines)
 
 

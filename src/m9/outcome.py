@@ -121,6 +121,8 @@ def classify(
     runtime = result.get("runtime", {})
     metrics.update({k: v for k, v in result.get("fixed_costs", {}).items()})
     metrics["peak_rss_bytes"] = max(result.get("peak_rss_bytes", 0), end.peak_rss_bytes)
+    if "worker" in result:  # 1: the trial started its process; more: a warm worker's n-th trial
+        metrics["worker_trial"] = result["worker"]["trial"]
     rounds = [RoundStats(**{**r, "iter_s": tuple(r["iter_s"]), "seq_lens": tuple(r["seq_lens"])})
               for r in result.get("rounds", [])]
     if rounds:

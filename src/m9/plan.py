@@ -41,7 +41,10 @@ class Plan:
     max_tokens_per_round: int
     """Effective tpr (``scheduler.max_tokens_per_round`` or ``engine.max_seqs``)."""
     max_prefill_size: int
-    """Effective prefill buffer size in tokens."""
+    """Prefill buffer size in tokens the engine is built with (the configured value, or sized by m9 when unset)."""
+    max_prefill_size_auto: bool
+    """True when ``max_prefill_size`` was sized by m9: Levanter's default (one full sequence), or every prompt of
+    the round when that is more."""
     pages_per_seq_est: int
     """The log's per-sequence page estimate."""
     pages_required_est: int
@@ -77,6 +80,7 @@ class Plan:
             "resolved.max_pages_auto": self.max_pages_auto,
             "resolved.max_tokens_per_round": self.max_tokens_per_round,
             "resolved.max_prefill_size": self.max_prefill_size,
+            "resolved.max_prefill_size_auto": self.max_prefill_size_auto,
         }
 
     @property
@@ -150,6 +154,8 @@ def validate(cfg: M9Config) -> list[str]:
         problems.append(f"model.rope_type={m.rope_type!r} must be 'default' or 'llama3'")
     if m.num_kv_heads > 0 and m.num_heads % m.num_kv_heads:
         problems.append(f"model.num_heads={m.num_heads} must be a multiple of model.num_kv_heads={m.num_kv_heads}")
+    if t.worker not in ("warm", "fresh"):
+        problems.append(f"trial.worker={t.worker!r} must be 'warm' or 'fresh'")
     if cfg.tracking.backend not in ("mlflow", "none"):
         problems.append(f"tracking.backend={cfg.tracking.backend!r} must be 'mlflow' or 'none'")
     if t.inject_fault is not None:
@@ -192,8 +198,10 @@ def make_plan(cfg: M9Config) -> Plan:
     num_prompts = w.num_prompts if w.num_prompts is not None else e.max_seqs
     num_seqs = num_prompts * w.n_generations
     tpr = s.max_tokens_per_round if s.max_tokens_per_round is not None else e.max_seqs
-    prefill_size = e.max_prefill_size if e.max_prefill_size is not None else e.page_size * _ceil_div(
-        e.max_seq_len, e.page_size
+    # Unset, the prefill buffer holds every prompt of the round (as max_pages holds every sequence): Levanter's own
+    # default is one full sequence, which silently leaves prompts unserved once they outgrow it.
+    prefill_size = e.max_prefill_size if e.max_prefill_size is not None else e.page_size * max(
+        _ceil_div(e.max_seq_len, e.page_size), _ceil_div(num_prompts * w.prompt_len, e.page_size)
     )
     pages_per_seq_est = _ceil_div(w.prompt_len + w.max_new_tokens, e.page_size)
     pages_required = pages_per_seq_est * num_seqs
@@ -255,6 +263,7 @@ def make_plan(cfg: M9Config) -> Plan:
         max_pages_auto=e.max_pages is None,
         max_tokens_per_round=tpr,
         max_prefill_size=prefill_size,
+        max_prefill_size_auto=e.max_prefill_size is None,
         pages_per_seq_est=pages_per_seq_est,
         pages_required_est=pages_required,
         decode_budget=decode_budget,
@@ -285,6 +294,7 @@ def _rejected(cfg: M9Config, problems: list[str]) -> Plan:
         max_pages_auto=e.max_pages is None,
         max_tokens_per_round=cfg.scheduler.max_tokens_per_round or e.max_seqs,
         max_prefill_size=e.max_prefill_size or 0,
+        max_prefill_size_auto=e.max_prefill_size is None,
         pages_per_seq_est=0,
         pages_required_est=0,
         decode_budget=0,

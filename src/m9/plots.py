@@ -145,3 +145,22 @@ def frontier(search: dict[str, Any], path: Path, title: str) -> Path:
         ax.set_xticks(xs, labels, rotation=20, ha="right", fontsize=7)
     ax.margins(x=0.1, y=0.15)  # room for the failure labels
     return _finish(plt, fig, ax, xlabel, search["knob"], title, path)
+
+
+def throughput_frontier(entries: list[dict[str, Any]], knob: Optional[str], path: Path, title: str) -> Path:
+    """Total decode throughput against what each sequence gets, one mark per passing point, labelled with its
+    knob value: the trade a serving engine makes between batch throughput and per-user speed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    ok = sorted(((knob_value(e, knob) if knob else e["job_num"]), e["outcome"]["metrics"]) for e in entries
+                if e["outcome"]["status"] == "pass" and "per_seq_tok_s" in e["outcome"]["metrics"])
+    if ok:
+        xs = [m["per_seq_tok_s"] for _, m in ok]
+        ys = [m["decode_avg_tok_s"] for _, m in ok]
+        ax.plot(xs, ys, "-o", color="tab:green", alpha=0.8, label=f"passing points, in {knob or 'job'} order")
+        for (value, _), x, y in zip(ok, xs, ys):
+            ax.annotate(str(value), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xlim(left=0)
+    ax.margins(x=0.1, y=0.15)
+    return _finish(plt, fig, ax, "per-sequence decode (tokens/s per sequence)", "total decode (tokens/s)", title,
+                   path)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from m9 import progress, tracking
 from m9.config import M9Config, to_dict
-from m9.journal import ENTRY, make_entry, write_entry
+from m9.journal import ENTRY, make_entry, point_params, write_entry
 from m9.outcome import Outcome, combine, planned, rejected
-from m9.plan import make_plan, validate
+from m9.plan import Plan, make_plan, validate
 from m9.provenance import JobInfo
 from m9.trial import LOG_NAME, RESULT, run_trial
 
@@ -25,27 +25,47 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
     config_path.write_text(json.dumps(to_dict(cfg), indent=1))
     for warning in plan.warnings:
         print(f"[m9] warning: {warning}", flush=True)
+    run_id = None
     if cfg.trial.plan_only:
         outcome = planned(plan) if plan.accepted else rejected(plan)
     elif plan.accepted or (not cfg.trial.enforce_plan and not validate(cfg)):
         print(f"[m9] point {job.job_num} ({job.run_name}): running, log {out / LOG_NAME}", flush=True)
-        outcome = _run_trials(cfg, plan, job, display)
+        run_id = _guarded(job, lambda: tracking.start_point(cfg.tracking, job, point_params(cfg, plan)))
+        live = tracking.LiveSeries(cfg.tracking, run_id) if run_id else None
+        try:
+            outcome = _run_trials(cfg, plan, job, display, live)
+        except BaseException:  # interrupted: the run must not stay RUNNING
+            if run_id:
+                _guarded(job, lambda: tracking.kill_point(cfg.tracking, run_id))
+            raise
+        if live is not None:
+            live.flush()
     else:
         outcome = rejected(plan)
     entry = make_entry(job, cfg, plan, outcome)
     write_entry(entry)  # on disk first: the store may be down, the record must not be lost
     if not cfg.trial.plan_only:  # a plan measures nothing: it is not tracked
         artifacts = [config_path, *(d / name for d in _trial_dirs(cfg, out) for name in (LOG_NAME, RESULT))]
-        try:
-            entry["run_id"] = tracking.record_point(cfg.tracking, entry, artifacts, job.parent_run_id, base=out)
-        except Exception as exc:  # noqa: BLE001 - a store that is down or locked must not end the sweep
-            entry["tracking_error"] = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
-            print(f"[m9] warning: point {job.job_num} was not recorded in the tracking store "
-                  f"({entry['tracking_error']}); its record is {out / ENTRY}", file=sys.stderr, flush=True)
+        entry["run_id"] = _guarded(job, lambda: tracking.finish_point(cfg.tracking, run_id, entry, artifacts, out)
+                                   if run_id else tracking.record_point(cfg.tracking, job, entry, artifacts, out))
+        if entry["run_id"] is None and cfg.tracking.backend != "none":
+            entry["tracking_error"] = "see the warning in the sweep's output"
         write_entry(entry)
     print(summary(job, plan.max_pages, outcome), flush=True)
     display.end_point(outcome.status)
     return outcome
+
+
+def _guarded(job: JobInfo, write):
+    """A write to the tracking store that must not end the sweep when the store is down or locked: a warning,
+    and None; the point's record is its journal entry either way."""
+    try:
+        return write()
+    except Exception as exc:  # noqa: BLE001 - see above
+        print(f"[m9] warning: point {job.job_num}: tracking store: {type(exc).__name__}: "
+              f"{(str(exc).splitlines() or [''])[0]}; its record is {job.output_dir / ENTRY}", file=sys.stderr,
+              flush=True)
+        return None
 
 
 def _trial_dirs(cfg: M9Config, out: Path) -> list[Path]:
@@ -53,13 +73,19 @@ def _trial_dirs(cfg: M9Config, out: Path) -> list[Path]:
     return [out] if cfg.trial.repeats == 1 else [out / f"repeat_{i}" for i in range(cfg.trial.repeats)]
 
 
-def _run_trials(cfg: M9Config, plan, job: JobInfo, display) -> Outcome:
-    """The point's trial, or its ``trial.repeats`` fresh trials one after another, combined."""
+def _run_trials(cfg: M9Config, plan: Plan, job: JobInfo, display, live) -> Outcome:
+    """The point's trial, or its ``trial.repeats`` fresh trials one after another, combined. Progress events go to
+    the terminal display and, when tracked, to the point's live MLflow series."""
+    def on_progress(event: dict) -> None:
+        display.trial(event)
+        if live is not None:
+            live(event)
+
     trials = []
     for i, trial_dir in enumerate(_trial_dirs(cfg, job.output_dir)):
         label = str(job.job_num) + (f" repeat {i + 1}/{cfg.trial.repeats}" if cfg.trial.repeats > 1 else "")
         display.start_point(label, cfg.workload.n_rounds)
-        trials.append(run_trial(cfg, plan, trial_dir, on_progress=display.trial))
+        trials.append(run_trial(cfg, plan, trial_dir, on_progress=on_progress))
     return trials[0] if len(trials) == 1 else combine(trials)
 
 

@@ -45,8 +45,9 @@ class Display:
             self._progress.reset(self._trial, total=n_rounds, description=f"trial {label}", detail="", visible=True)
 
     def trial(self, event: dict[str, Any]) -> None:
-        """A decode iteration started: ``{"round", "iter", "tokens", "elapsed"}`` from the engine child."""
-        if self._progress:
+        """A decode iteration started: ``{"round", "iter", "tokens", "elapsed", ...}`` from the engine child (a
+        round's end, ``{"round_done", ...}``, moves nothing here)."""
+        if self._progress and "iter" in event:
             tok_s = event["tokens"] / event["elapsed"] if event["elapsed"] > 0 else 0.0
             self._progress.update(self._trial, completed=event["round"],
                                   detail=f"round {event['round'] + 1} iter {event['iter']} "

@@ -100,8 +100,9 @@ def local_device_kind() -> str:
     return f"cpu:{model or 'unknown'} x{os.cpu_count()}"
 
 
-# Settings that say where a point is recorded, how it is shown, or how often it is tried: not what it measures.
-_NOT_MEASURED = {"tracking": None, "trial": {"plan_only"}}
+# Settings that say where a point is recorded, whether it only plans, or which process runs it: not what it
+# measures (a warm and a fresh worker decode the same tokens; a test checks it).
+_NOT_MEASURED = {"tracking": None, "trial": {"plan_only", "worker"}}
 
 
 def point_key(config: dict[str, Any], device: str, attempt: int = 0) -> str:

@@ -79,12 +79,25 @@ def summary(sweep: Sweep) -> dict[str, Any]:
     return {**analysis.summary(sweep.entries), **sweep.meta.get("search", {}).get("summary", {})}
 
 
-def render(sweep: Sweep, plot_names: tuple[str, str] = ("throughput.png", "pages.png")) -> str:
+def subject(sweep: Sweep, knob: Optional[str]) -> str:
+    """What the sweep was, in a few words: the report's title, whatever its directory is called."""
+    search = sweep.meta.get("search")
+    if search:
+        return f"boundary search over {search['knob']} in {search['low']}..{search['high']}"
+    values = sorted({analysis.knob_value(e, knob) for e in sweep.entries}) if knob else []
+    if knob and values:
+        shown = ", ".join(map(str, values)) if len(values) <= 6 else f"{values[0]}..{values[-1]} ({len(values)} values)"
+        return f"{knob} = {shown}"
+    return f"{len(sweep.entries)} point{'s' if len(sweep.entries) != 1 else ''}"
+
+
+def render(sweep: Sweep) -> str:
     """The report's markdown."""
     entries = sweep.entries
     knob = analysis.swept_knob(entries)
     s = summary(sweep)
-    lines = [f"# m9 sweep {sweep.sweep_id}", ""]
+    lines = [f"# m9: {subject(sweep, knob)}", "", f"Sweep `{sweep.sweep_id}`"
+             + (f" in `{sweep.out_dir}`" if sweep.out_dir else "") + "  "]
     if sweep.command:
         lines.append(f"Command: `{sweep.command}`  ")
     if sweep.parent_run_id:
@@ -125,7 +138,8 @@ def render(sweep: Sweep, plot_names: tuple[str, str] = ("throughput.png", "pages
               else "**no**"] for r in preds]))
     else:
         lines.append("no point ran to a measurement")
-    lines += ["", "## Plots", "", f"![throughput]({plot_names[0]})", "", f"![pages]({plot_names[1]})", ""]
+    lines += ["", "## Plots", "", "![throughput](throughput.png)", "", "![pages](pages.png)", "",
+              "![throughput frontier](throughput_frontier.png)", ""]
     return "\n".join(lines)
 
 
@@ -133,12 +147,15 @@ def write(sweep: Sweep, out_dir: Path) -> list[Path]:
     """Write report.md and the plots into ``out_dir``; returns the files."""
     out_dir.mkdir(parents=True, exist_ok=True)
     knob = analysis.swept_knob(sweep.entries)
-    thr = plots.throughput(sweep.entries, knob, out_dir / "throughput.png", f"Throughput, sweep {sweep.sweep_id}")
-    pgs = plots.pages(sweep.entries, knob, out_dir / "pages.png", f"KV pages, sweep {sweep.sweep_id}")
-    files = [thr, pgs]
+    about = subject(sweep, knob)
+    thr = plots.throughput(sweep.entries, knob, out_dir / "throughput.png", f"Throughput: {about}")
+    pgs = plots.pages(sweep.entries, knob, out_dir / "pages.png", f"KV pages: {about}")
+    tfr = plots.throughput_frontier(sweep.entries, knob, out_dir / "throughput_frontier.png",
+                                    f"Throughput frontier: {about}")
+    files = [thr, pgs, tfr]
     search = sweep.meta.get("search")
     if search and len(search["rows"]) > 1:
-        files.append(plots.frontier(search, out_dir / "frontier.png", f"Frontier, sweep {sweep.sweep_id}"))
+        files.append(plots.frontier(search, out_dir / "frontier.png", f"Ceiling per search: {about}"))
     md = out_dir / "report.md"
     md.write_text(render(sweep))
     return [md, *files]

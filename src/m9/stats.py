@@ -29,6 +29,8 @@ class RoundStats:
     """Pages in the cache."""
     nonfinite_logprobs: int
     """Sampled tokens whose logprob was NaN or infinite (non-finite logits)."""
+    tokens_digest: str = ""
+    """A hash of every generated token, in order: two trials decoded the same tokens exactly when it matches."""
 
     @property
     def round_total_generated(self) -> int:
@@ -59,12 +61,16 @@ def trial_metrics(rounds: list[RoundStats], max_new_tokens: int) -> dict[str, fl
     """The log's metrics for a trial. Headline numbers come from the last round: with more than one round it
     excludes compilation, which lands in the first round's ``first_iter_s`` and ``prefill_s``."""
     last, first = rounds[-1], rounds[0]
+    served = sum(1 for n in last.seq_lens if n > 0)
     steady_iters = [t for r in rounds for t in (r.iter_s[1:] if r is first else r.iter_s)]
     metrics = {
         "round_total_s": last.round_total_s,
         "round_total_generated": last.round_total_generated,
         "round_avg_tok_s": last.round_total_generated / last.round_total_s if last.round_total_s else 0.0,
         "decode_avg_tok_s": last.decode_generated / last.decode_s if last.decode_s else 0.0,
+        # what one user sees: decode tokens per second per served sequence (the interactivity side of the
+        # throughput frontier; an SLA such as per_seq_tok_s:ge:20 asks for the most sequences at that speed)
+        "per_seq_tok_s": (last.decode_generated / last.decode_s / served) if last.decode_s and served else 0.0,
         "decode_iters": len(last.iter_s),
         "prefill_s": last.prefill_s,
         "first_round_s": first.round_total_s,

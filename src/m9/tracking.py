@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlparse
 
 from m9.config import TrackingConfig
-from m9.provenance import process_gone, process_identity, versions
+from m9.provenance import JobInfo, process_gone, process_identity, versions
 
 DEFAULT_DB = Path("outputs") / "mlflow.db"
 _PARAM_MAX = 6000  # MLflow's cap on a param value (chars)
 _TAG_MAX = 5000
+_EXPERIMENT_KIND = "mlflow.experimentKind"
 
 
 def resolve_uri(cfg: TrackingConfig) -> str:
@@ -57,7 +59,9 @@ def init_store(cfg: TrackingConfig) -> Optional[str]:
     experiment = client.get_experiment_by_name(cfg.experiment)
     if experiment is not None:
         return experiment.experiment_id
-    return client.create_experiment(cfg.experiment, artifact_location=_artifact_location(uri))
+    # MLflow 3's UI opens an experiment on its GenAI overview unless the experiment says it holds model runs
+    return client.create_experiment(cfg.experiment, artifact_location=_artifact_location(uri),
+                                    tags={_EXPERIMENT_KIND: "custom_model_development"})
 
 
 def _text(value: Any, cap: int) -> str:
@@ -91,7 +95,15 @@ def end_sweep_run(cfg: TrackingConfig, run_id: str, status: str, summary: dict[s
                 client.set_tag(run_id, key, _text(value, _TAG_MAX))
         log_artifacts(cfg, run_id, artifacts)
     finally:
+        if status != "FINISHED":  # points cut off with their sweep must not stay RUNNING either
+            _kill_running_children(client, client.get_run(run_id).info.experiment_id, run_id)
         client.set_terminated(run_id, status=status)
+
+
+def _kill_running_children(client: Any, experiment_id: str, run_id: str) -> None:
+    for child in client.search_runs([experiment_id],
+                                    f"tags.mlflow.parentRunId = '{run_id}' and attributes.status = 'RUNNING'"):
+        client.set_terminated(child.info.run_id, status="KILLED")
 
 
 def log_artifacts(cfg: TrackingConfig, run_id: str, paths: list[Path], base: Optional[Path] = None) -> None:
@@ -103,53 +115,123 @@ def log_artifacts(cfg: TrackingConfig, run_id: str, paths: list[Path], base: Opt
             client.log_artifact(run_id, str(path), artifact_path=None if folder == "." else folder)
 
 
-def record_point(cfg: TrackingConfig, entry: dict[str, Any], artifacts: list[Path],
-                 parent_run_id: Optional[str] = None, base: Optional[Path] = None) -> Optional[str]:
-    """Log one point's journal entry as one run; returns its run id (None when tracking is off)."""
+def start_point(cfg: TrackingConfig, job: JobInfo, params: dict[str, Any]) -> Optional[str]:
+    """Create a point's run, RUNNING, with its identity tags and its params, before its trial starts (so the UI
+    shows it while it runs); returns its id (None when tracking is off)."""
     if cfg.backend == "none":
         return None
-    from mlflow.entities import Metric, Param
+    from mlflow.entities import Param
+
+    client = _client(cfg)
+    tags = {
+        "mlflow.runName": job.run_name,
+        "kind": "point",
+        "sweep_id": job.sweep_id,
+        "job_num": str(job.job_num),
+        "overrides": job.override_string,
+        "overrides_json": json.dumps(list(job.overrides)),  # exact, for reading the entry back
+        "output_dir": str(job.output_dir),
+        "point_key": job.point_key,
+        **versions(),
+    }
+    if job.parent_run_id:
+        tags["mlflow.parentRunId"] = job.parent_run_id
+    run = client.create_run(init_store(cfg), tags={k: _text(v, _TAG_MAX) for k, v in tags.items() if v != ""})
+    entries = [Param(k, _text(v, _PARAM_MAX)) for k, v in sorted(params.items())]
+    for start in range(0, len(entries), 100):  # MLflow takes at most 100 params per batch
+        client.log_batch(run.info.run_id, params=entries[start : start + 100])
+    return run.info.run_id
+
+
+def finish_point(cfg: TrackingConfig, run_id: str, entry: dict[str, Any], artifacts: list[Path],
+                 base: Optional[Path] = None) -> str:
+    """Land a point's outcome on its run: status and failure tags, metrics, each repeat as steps, artifacts; then
+    close it (FAILED for a failed point, else FINISHED)."""
+    from mlflow.entities import Metric, RunTag
 
     client = _client(cfg)
     outcome = entry["outcome"]
     runtime = outcome.get("runtime", {})
     tags = {
-        "mlflow.runName": " ".join(entry["overrides"]) or "default",
-        "kind": "point",
         "status": outcome["status"],
         "failure_kind": outcome["failure_kind"] or "",
         "signature": outcome["signature"],
         "notes": "; ".join(outcome["notes"]),
-        "sweep_id": entry["sweep_id"],
-        "job_num": str(entry["job_num"]),
-        "overrides": " ".join(entry["overrides"]),
-        "overrides_json": json.dumps(entry["overrides"]),  # exact, for reading the entry back
         "notes_json": json.dumps(outcome["notes"]) if outcome["notes"] else "",
-        "output_dir": entry["output_dir"],
-        "point_key": entry.get("point_key", ""),
-        **versions(),
         "backend": str(runtime.get("backend", "")),
         "device_kind": str(runtime.get("device_kind", "")),
         "device_count": str(runtime.get("device_count", "")),
         "prediction_mismatch": str(any("differs from predicted" in n for n in outcome["notes"])).lower(),
     }
-    if parent_run_id:
-        tags["mlflow.parentRunId"] = parent_run_id
-    run = client.create_run(init_store(cfg), tags={k: _text(v, _TAG_MAX) for k, v in tags.items() if v != ""})
-    run_id = run.info.run_id
-    params = [Param(k, _text(v, _PARAM_MAX)) for k, v in sorted(entry["params"].items())]
     now_ms = int(time.time() * 1000)
     metrics = [Metric(k, float(v), now_ms, 0) for k, v in sorted(outcome["metrics"].items()) if v is not None]
     metrics += [Metric(f"repeat_{k}", float(v), now_ms, step)  # each repeat as a step: its spread in the UI's charts
                 for step, trial in enumerate(outcome.get("repeats", ())) for k, v in sorted(trial.items())
                 if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
-        client.log_batch(run_id, params=params[start : start + 100])
+    client.log_batch(run_id, tags=[RunTag(k, _text(v, _TAG_MAX)) for k, v in tags.items() if v != ""])
     for start in range(0, len(metrics), 1000):
         client.log_batch(run_id, metrics=metrics[start : start + 1000])
     log_artifacts(cfg, run_id, artifacts, base)
     client.set_terminated(run_id, status="FAILED" if outcome["status"] == "fail" else "FINISHED")
     return run_id
+
+
+def kill_point(cfg: TrackingConfig, run_id: str) -> None:
+    """Close a point's run as KILLED: its trial was interrupted and left no outcome."""
+    _client(cfg).set_terminated(run_id, status="KILLED")
+
+
+class LiveSeries:
+    """A running point's progress as step metrics on its run: per decode iteration ``iters/tokens``,
+    ``iters/iter_s``, ``iters/tok_s`` and ``iters/pages_in_use``, per round ``rounds/*``. Batched (one write every
+    ``every_s``); a store error turns it off with one warning, never the trial."""
+
+    def __init__(self, cfg: TrackingConfig, run_id: str, every_s: float = 2.0):
+        self.client, self.run_id, self.every_s = _client(cfg), run_id, every_s
+        self.pending: list[Any] = []
+        self.step = 0
+        self.last = time.monotonic()
+        self.broken = False
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        """Take one event of the engine child's progress file."""
+        from mlflow.entities import Metric
+
+        now_ms = int(time.time() * 1000)
+        if "round_done" in event:
+            step, names = event["round_done"], ("round_total_s", "round_total_generated", "pages_in_use")
+            self.pending += [Metric(f"rounds/{k}", float(event[k]), now_ms, step) for k in names]
+            self.pending.append(Metric("rounds/round_avg_tok_s", event["round_total_generated"] /
+                                       max(event["round_total_s"], 1e-9), now_ms, step))
+        else:
+            tok_s = event["tokens"] / event["elapsed"] if event["elapsed"] > 0 else 0.0
+            values = {"tokens": event["tokens"], "iter_s": event.get("iter_s", 0.0), "tok_s": tok_s,
+                      "pages_in_use": event.get("pages", 0), "round": event["round"]}
+            self.pending += [Metric(f"iters/{k}", float(v), now_ms, self.step) for k, v in values.items()]
+            self.step += 1
+        if time.monotonic() - self.last >= self.every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is pending."""
+        if self.broken or not self.pending:
+            self.pending = []
+            return
+        try:
+            for start in range(0, len(self.pending), 1000):
+                self.client.log_batch(self.run_id, metrics=self.pending[start : start + 1000])
+        except Exception as exc:  # noqa: BLE001 - a store hiccup must not touch the trial; the outcome lands later
+            self.broken = True
+            print(f"[m9] warning: live metrics stopped ({type(exc).__name__}); the outcome is still recorded",
+                  file=sys.stderr, flush=True)
+        self.pending, self.last = [], time.monotonic()
+
+
+def record_point(cfg: TrackingConfig, job: JobInfo, entry: dict[str, Any], artifacts: list[Path],
+                 base: Optional[Path] = None) -> Optional[str]:
+    """A point that had no live phase (rejected, planned-then-recorded): its run in one go."""
+    run_id = start_point(cfg, job, entry["params"])
+    return finish_point(cfg, run_id, entry, artifacts, base) if run_id else None
 
 
 def _parse(value: str) -> Any:
@@ -202,10 +284,10 @@ def find_point(cfg: TrackingConfig, key: str) -> Optional[dict[str, Any]]:
     experiment = client.get_experiment_by_name(cfg.experiment)
     if experiment is None or not key.isalnum():
         return None
-    runs = client.search_runs([experiment.experiment_id],
-                              f"tags.kind = 'point' and tags.point_key = '{key}' and attributes.status != 'RUNNING'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
-    return _entry(runs[0]) if runs else None
+    runs = client.search_runs([experiment.experiment_id], f"tags.kind = 'point' and tags.point_key = '{key}'",
+                              order_by=["attributes.start_time DESC"], max_results=50)
+    done = [r for r in runs if r.info.status in ("FINISHED", "FAILED") and r.data.tags.get("status")]
+    return _entry(done[0]) if done else None  # a RUNNING or KILLED run has no outcome
 
 
 def reap_stale_sweeps(cfg: TrackingConfig) -> list[dict[str, str]]:
@@ -222,9 +304,7 @@ def reap_stale_sweeps(cfg: TrackingConfig) -> list[dict[str, str]]:
         if not owner or not process_gone(owner):
             continue
         run_id = run.info.run_id
-        for child in client.search_runs([experiment.experiment_id],
-                                        f"tags.mlflow.parentRunId = '{run_id}' and attributes.status = 'RUNNING'"):
-            client.set_terminated(child.info.run_id, status="KILLED")
+        _kill_running_children(client, experiment.experiment_id, run_id)
         client.set_tag(run_id, "ended_by", f"closed by a later sweep: its launching process {owner} was gone")
         client.set_terminated(run_id, status="KILLED")
         reaped.append(dict(run.data.tags))

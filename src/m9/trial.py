@@ -6,46 +6,30 @@ exception, a signal, the OOM killer or a hang ends the child, not the sweep. The
 
 from __future__ import annotations
 
-import ctypes
-import dataclasses
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from m9 import warm
+from m9.child import kill, rss_bytes, spawn
 from m9.config import M9Config, to_dict
-from m9.engine.worker import PROGRESS, REQUEST, RESULT  # the child's file protocol (stdlib-only module top)
+from m9.engine.worker import LOG, PROGRESS, REQUEST, RESULT  # the child's file protocol (stdlib-only module top)
 from m9.outcome import ChildExit, Outcome, classify
 from m9.plan import Plan
 
-WORKER_MODULE = "m9.engine.worker"
-LOG_NAME = "trial.log"
+LOG_NAME = LOG
 _POLL_S = 0.2
 RESULT_GRACE_S = 30.0
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-_PR_SET_PDEATHSIG = 1
-try:
-    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # not Linux: the parent's own cleanup still applies
-    _PRCTL = None
-
-
-def _child_env(cfg: M9Config) -> dict[str, str]:
-    env = dict(os.environ)
-    if cfg.trial.jax_platforms:
-        env["JAX_PLATFORMS"] = cfg.trial.jax_platforms
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
 
 
 def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path,
               on_progress: Optional[Callable[[dict], None]] = None) -> Outcome:
     """Run the engine for a plan under ``trial.timeout_s``; the child's log lands in ``trial_dir``.
-    ``on_progress`` receives the child's decode-iteration events as they come."""
+    ``on_progress`` receives the child's decode-iteration events as they come. With ``trial.worker=warm`` the
+    trial runs in the warm worker (started, or restarted, as needed) and the worker is discarded after anything
+    but a pass; with ``fresh`` it runs in a new interpreter of its own."""
     trial_dir.mkdir(parents=True, exist_ok=True)
     result_path = trial_dir / RESULT
     result_path.unlink(missing_ok=True)
@@ -53,45 +37,31 @@ def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path,
     request = {
         "config": to_dict(cfg),
         "max_pages": plan.max_pages,
+        "max_prefill_size": plan.max_prefill_size,
         "num_prompts": plan.num_prompts,
         "spawned_at": time.time(),
     }
     (trial_dir / REQUEST).write_text(json.dumps(request, indent=1))
-
-    with open(trial_dir / LOG_NAME, "w") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", WORKER_MODULE, str(trial_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=_child_env(cfg),
-            start_new_session=True,  # its own process group: a kill takes everything it started
-            preexec_fn=_die_with_parent,
-        )
-        try:
-            end = _watch(child, cfg, _ProgressTail(trial_dir / PROGRESS, on_progress), result_path)
-        except BaseException:  # interrupted (Ctrl-C, SIGTERM): the engine must not outlive the sweep
-            _kill(child, ChildExit(None))
-            raise
-
-    result = json.loads(result_path.read_text()) if result_path.exists() else None
-    return classify(plan, result, end, max_new_tokens=cfg.workload.max_new_tokens,
-                    length_fixed=cfg.workload.length_fixed)
-
-
-def _die_with_parent() -> None:
-    # In the child, between fork and exec: if the parent is SIGKILLed (no chance to clean up), the kernel kills the
-    # engine. prctl was looked up in the parent: nothing that takes locks (dlopen) runs in the forked child.
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _rss_bytes(pid: int) -> int:
+    tail = _ProgressTail(trial_dir / PROGRESS, on_progress)
+    if cfg.trial.worker == "warm":
+        worker = warm.acquire(cfg)
+        worker.submit(trial_dir)
+        child, until_result = worker.proc, True
+    else:
+        with open(trial_dir / LOG_NAME, "w") as log:
+            child = spawn([str(trial_dir)], cfg, stdout=log)
+        until_result = False
     try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, IndexError, ValueError):
-        return 0
+        end = _watch(child, cfg, tail, result_path, until_result)
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM): the engine must not outlive the sweep
+        kill(child, ChildExit(None))
+        raise
+    result = json.loads(result_path.read_text()) if result_path.exists() else None
+    outcome = classify(plan, result, end, max_new_tokens=cfg.workload.max_new_tokens,
+                       length_fixed=cfg.workload.length_fixed)
+    if until_result:
+        warm.after_trial(outcome, cfg)
+    return outcome
 
 
 class _ProgressTail:
@@ -114,9 +84,11 @@ class _ProgressTail:
                 self.callback(json.loads(line))
 
 
-def _watch(child: subprocess.Popen, cfg: M9Config, tail: _ProgressTail, result_path: Path) -> ChildExit:
+def _watch(child: subprocess.Popen, cfg: M9Config, tail: _ProgressTail, result_path: Path,
+           until_result: bool = False) -> ChildExit:
     """Wait for the child, killing its process group past ``trial.timeout_s`` or ``trial.memory_limit_gb``, or
-    ``RESULT_GRACE_S`` after it wrote its result without exiting (a runtime stuck in shutdown)."""
+    ``RESULT_GRACE_S`` after it wrote its result without exiting (a runtime stuck in shutdown). A warm worker
+    (``until_result``) is done when its result appears: it lives on for the next trial."""
     deadline = time.monotonic() + cfg.trial.timeout_s
     limit = int(cfg.trial.memory_limit_gb * 2**30) if cfg.trial.memory_limit_gb else None
     peak, result_seen = 0, None
@@ -128,18 +100,16 @@ def _watch(child: subprocess.Popen, cfg: M9Config, tail: _ProgressTail, result_p
         tail.poll()
         if result_seen is None and result_path.exists():
             result_seen = time.monotonic()
+            if until_result:
+                tail.poll()
+                return ChildExit(0, peak_rss_bytes=max(peak, rss_bytes(child.pid)))
         if result_seen is not None and time.monotonic() - result_seen > RESULT_GRACE_S:
-            return _kill(child, ChildExit(None, peak_rss_bytes=peak, lingered_s=RESULT_GRACE_S))
-        rss = _rss_bytes(child.pid)
+            return kill(child, ChildExit(None, peak_rss_bytes=peak, lingered_s=RESULT_GRACE_S))
+        rss = rss_bytes(child.pid)
         peak = max(peak, rss)
         if limit is not None and rss > limit:
             reason = (f"resident memory {rss / 2**30:.2f} GiB > trial.memory_limit_gb={cfg.trial.memory_limit_gb:g}"
                       " (killed)")
-            return _kill(child, ChildExit(None, peak_rss_bytes=peak, memory_kill=reason))
+            return kill(child, ChildExit(None, peak_rss_bytes=peak, memory_kill=reason))
         if time.monotonic() > deadline:
-            return _kill(child, ChildExit(None, peak_rss_bytes=peak, timed_out_s=cfg.trial.timeout_s))
-
-
-def _kill(child: subprocess.Popen, end: ChildExit) -> ChildExit:
-    os.killpg(child.pid, signal.SIGKILL)
-    return dataclasses.replace(end, returncode=child.wait())
+            return kill(child, ChildExit(None, peak_rss_bytes=peak, timed_out_s=cfg.trial.timeout_s))

@@ -6,6 +6,8 @@ the next reset, so after the call ``page_ref_counts > 0`` counts exactly the pag
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from typing import Callable
@@ -22,8 +24,9 @@ from m9.engine.model import TokenIdsTokenizer
 from m9.stats import RoundStats
 
 
-def engine_config(cfg: M9Config, max_pages: int) -> InferenceEngineConfig:
-    """Levanter's config from m9's engine + scheduler sections (same names, same meanings)."""
+def engine_config(cfg: M9Config, max_pages: int, max_prefill_size: int) -> InferenceEngineConfig:
+    """Levanter's config from m9's engine + scheduler sections (same names, same meanings), with the sizes the plan
+    resolved for ``max_pages`` and ``max_prefill_size``."""
     e, s = cfg.engine, cfg.scheduler
     return InferenceEngineConfig(
         max_seq_len=e.max_seq_len,
@@ -38,14 +41,15 @@ def engine_config(cfg: M9Config, max_pages: int) -> InferenceEngineConfig:
         compute_dtype=jnp.dtype(e.compute_dtype),
         max_queued_tokens=s.max_queued_tokens,
         max_seqs_in_prefill=e.max_seqs_in_prefill,
-        max_prefill_size=e.max_prefill_size,
+        max_prefill_size=max_prefill_size,
         max_tokens_per_round=s.max_tokens_per_round,
     )
 
 
-def build_engine(model, cfg: M9Config, max_pages: int) -> InferenceEngine:
+def build_engine(model, cfg: M9Config, max_pages: int, max_prefill_size: int) -> InferenceEngine:
     """A fresh engine (KV cache + decode state) around an already built model."""
-    return InferenceEngine.from_model_with_config(model, TokenIdsTokenizer(), engine_config(cfg, max_pages))
+    return InferenceEngine.from_model_with_config(model, TokenIdsTokenizer(),
+                                                  engine_config(cfg, max_pages, max_prefill_size))
 
 
 def synthetic_prompts(cfg: M9Config, num_prompts: int) -> list[list[int]]:
@@ -82,10 +86,14 @@ def pages_in_use(engine: InferenceEngine) -> int:
 
 
 def run_round(
-    engine: InferenceEngine, requests: list[Request], on_iter: Callable[[int, int], None] | None = None
+    engine: InferenceEngine, requests: list[Request], on_iter: Callable[[int, int, int], None] | None = None
 ) -> RoundStats:
-    """One measured ``generate`` call. ``on_iter(i, tokens)`` is told when decode iteration ``i`` starts, with the
-    tokens generated so far."""
+    """One measured ``generate`` call. ``on_iter(i, tokens, pages)`` is told when decode iteration ``i`` starts,
+    with the tokens generated so far and the pages they hold (``ceil((prompt + generated - 1) / page_size)`` per
+    sequence, the count the page table shows after the round; computed on the host, so the callback adds no
+    device read to the decode loop)."""
+    prompt_len = {int(r.request_id): len(r.prompt_tokens) for r in requests}
+    page = engine.config.page_size
     marks: list[float] = []
     after_prefill: list[int] = []
 
@@ -95,7 +103,8 @@ def run_round(
             after_prefill.append(pages_in_use(engine))
             marks[-1] = time.perf_counter()  # keep the page read out of the first iteration's time
         if on_iter is not None:
-            on_iter(i, sum(len(r.token_list) for kids in engine.results.values() for r in kids.values()))
+            lens = [(rid, len(r.token_list)) for rid, kids in engine.results.items() for r in kids.values()]
+            on_iter(i, sum(n for _, n in lens), sum(-(-(prompt_len[rid] + n - 1) // page) for rid, n in lens if n))
 
     start = time.perf_counter()
     result = engine.generate(requests, step_callback=step_callback)
@@ -114,4 +123,6 @@ def run_round(
         pages_in_use_after_decode=after_decode,
         max_pages=engine.config.max_pages,
         nonfinite_logprobs=nonfinite,
+        tokens_digest=hashlib.sha256(json.dumps([[int(t) for t in seq] for seq in result.tokens]).encode()
+                                     ).hexdigest()[:16],
     )

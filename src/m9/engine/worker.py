@@ -1,8 +1,11 @@
-"""The trial's child process: ``python -m m9.engine.worker TRIAL_DIR``.
+"""The trial's child process: ``python -m m9.engine.worker TRIAL_DIR`` (one trial, then exit), or
+``python -m m9.engine.worker --serve`` (a warm worker: the trial directories named on stdin, one per line).
 
-Reads ``TRIAL_DIR/request.json`` (the typed config and the plan's sizes), builds the model and engine, runs the
-rounds, and writes ``TRIAL_DIR/result.json``: fixed costs, per-round stats, and the exception if one was raised.
-Whatever kills this process without a result (a signal, the OOM killer, a hang) is classified by the parent.
+For each trial it reads ``TRIAL_DIR/request.json`` (the typed config and the plan's sizes), builds the model (a
+warm worker keeps the last one and builds again only for another model) and a fresh engine, runs the rounds, and
+writes ``TRIAL_DIR/result.json``: fixed costs, per-round stats, and the exception if one was raised. Its output
+goes to ``TRIAL_DIR/trial.log``. Whatever kills this process without a result (a signal, the OOM killer, a hang)
+is classified by the parent, which then never reuses it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import IO
 REQUEST = "request.json"
 RESULT = "result.json"
 PROGRESS = "progress.jsonl"
+LOG = "trial.log"
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -41,9 +45,13 @@ def _iteration_hook(progress: IO[str], round_idx: int, fault: str | None):
     """Called as each decode iteration starts: appends a progress event for the parent's display, and fires
     ``trial.inject_fault`` at the first one (the planner refuses it unless M9_ALLOW_FAULT_INJECTION=1)."""
     start = time.perf_counter()
+    previous = [start]
 
-    def hook(i: int, tokens: int) -> None:
-        event = {"round": round_idx, "iter": i, "tokens": tokens, "elapsed": time.perf_counter() - start}
+    def hook(i: int, tokens: int, pages: int) -> None:
+        now = time.perf_counter()
+        event = {"round": round_idx, "iter": i, "tokens": tokens, "pages": pages, "elapsed": now - start,
+                 "iter_s": now - previous[0]}
+        previous[0] = now
         progress.write(json.dumps(event) + "\n")
         progress.flush()
         if i != 0 or fault not in ("sigkill", "segfault", "hang"):
@@ -59,11 +67,28 @@ def _iteration_hook(progress: IO[str], round_idx: int, fault: str | None):
     return hook
 
 
-def main(trial_dir: Path) -> int:
-    """Run the trial described in ``trial_dir``; returns the process exit code."""
+class _Process:
+    """What a worker keeps between trials: the imports' cost, paid once, and the last model it built."""
+
+    def __init__(self) -> None:
+        self.trials = 0
+        self.model_key: str | None = None
+        self.model = None
+
+
+def model_key(config: dict) -> str:
+    """What decides the weights a trial decodes with: the model section, the slot length, the dtype."""
+    return json.dumps([config["model"], config["engine"]["max_seq_len"], config["engine"]["compute_dtype"]],
+                      sort_keys=True)
+
+
+def run(trial_dir: Path, state: _Process) -> int:
+    """Run the trial described in ``trial_dir``; returns 0 when it completed, 1 when it raised."""
     started = time.time()
     request = json.loads((trial_dir / REQUEST).read_text())
-    result: dict = {"fixed_costs": {"process_start_s": started - request["spawned_at"]}, "rounds": []}
+    state.trials += 1
+    result: dict = {"fixed_costs": {"process_start_s": started - request["spawned_at"]}, "rounds": [],
+                    "worker": {"pid": os.getpid(), "trial": state.trials}}
     fixed = result["fixed_costs"]
     try:
         t = time.perf_counter()
@@ -75,7 +100,8 @@ def main(trial_dir: Path) -> int:
         from m9.engine.session import build_engine, make_requests, run_round, synthetic_prompts
 
         fixed["import_s"] = time.perf_counter() - t
-        logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s: %(message)s")
+        if state.trials == 1:
+            logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s: %(message)s")
         cfg = from_dict(request["config"])
         if cfg.trial.inject_fault and os.environ.get(FAULT_ENV) != "1":
             raise RuntimeError(f"trial.inject_fault needs {FAULT_ENV}=1")
@@ -88,16 +114,22 @@ def main(trial_dir: Path) -> int:
             "jax_version": jax.__version__,
             "levanter_version": metadata.version("marin-levanter"),
         }
-        _say(f"runtime {result['runtime']}")
+        _say(f"runtime {result['runtime']}, trial {state.trials} of this process")
 
         t = time.perf_counter()
-        model = jax.block_until_ready(build_model(cfg.model, cfg.engine.max_seq_len, cfg.engine.compute_dtype))
+        key = model_key(request["config"])
+        if state.model_key != key:
+            state.model, state.model_key = None, None  # free the old weights before building the new ones
+            state.model = jax.block_until_ready(build_model(cfg.model, cfg.engine.max_seq_len,
+                                                            cfg.engine.compute_dtype))
+            state.model_key = key
+        model = state.model
         fixed["model_build_s"] = time.perf_counter() - t
         if cfg.trial.inject_fault == "nan_weights":
             _say("injecting fault nan_weights")
-            model = poison_weights(model)
+            model = poison_weights(model)  # a poisoned copy: the kept model stays clean
         t = time.perf_counter()
-        engine = build_engine(model, cfg, request["max_pages"])
+        engine = build_engine(model, cfg, request["max_pages"], request["max_prefill_size"])
         fixed["engine_build_s"] = time.perf_counter() - t
         _say(f"model {fixed['model_build_s']:.2f}s, engine {fixed['engine_build_s']:.2f}s")
 
@@ -107,10 +139,15 @@ def main(trial_dir: Path) -> int:
                 hook = _iteration_hook(progress, r, cfg.trial.inject_fault)
                 stats = run_round(engine, make_requests(cfg, prompts, r), on_iter=hook)
                 result["rounds"].append(asdict(stats))
+                progress.write(json.dumps({"round_done": r, "round_total_s": stats.round_total_s,
+                                           "round_total_generated": stats.round_total_generated,
+                                           "pages_in_use": stats.pages_in_use_after_decode}) + "\n")
+                progress.flush()
                 _say(
                     f"round {r}: {stats.round_total_s:.3f}s, {stats.round_total_generated} tokens, "
                     f"{len(stats.iter_s)} decode iters, pages_in_use={stats.pages_in_use_after_decode}"
                 )
+        del engine  # its KV cache goes before the next trial's engine is built
         result["complete"] = True
         code = 0
     except BaseException as exc:  # noqa: BLE001 - every failure is data for the parent
@@ -123,9 +160,33 @@ def main(trial_dir: Path) -> int:
         traceback.print_exc(file=sys.stdout)
         code = 1
     result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    sys.stdout.flush()
     _write_json(trial_dir / RESULT, result)
     return code
 
 
+def _log_to(path: Path) -> None:
+    """Send this process's output, the runtime's C-level output included, to a trial's log."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def serve() -> int:
+    """A warm worker: run each trial directory named on stdin, until stdin closes. The parent discards the
+    process after any failure, so a trial that raised here is the last one it runs."""
+    state = _Process()
+    for line in sys.stdin:
+        trial_dir = Path(line.strip())
+        _log_to(trial_dir / LOG)
+        run(trial_dir, state)
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1])))
+    if sys.argv[1:] == ["--serve"]:
+        sys.exit(serve())
+    sys.exit(run(Path(sys.argv[1]), _Process()))

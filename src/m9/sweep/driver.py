@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from m9 import matrix, preflight, progress, tracking
+from m9 import matrix, preflight, progress, tracking, warm
 from m9.config import M9Config, TrackingConfig, from_hydra, to_dict
 from m9.outcome import Outcome
 from m9.provenance import JobInfo, local_device_kind, point_key
@@ -94,6 +94,7 @@ class Driver:
     def close(self, status: str, extra: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
         """Close the record; on FINISHED print the matrix and the boundary. Returns the sweep's entries."""
         progress.close_display()
+        warm.discard()  # the sweep's points are done: its warm engine child goes now, not at exit
         if self.record is None or self.record.closed:
             return []
         entries, summary = self.record.close(status, extra)

@@ -168,10 +168,6 @@ class Search:
 
     # --- the answer -------------------------------------------------------------------------------------------
 
-    def done(self) -> bool:
-        """True when nothing is left to try."""
-        return not self.next_values()
-
     def result(self) -> SearchResult:
         """What the evidence says now."""
         lo, hi = self._bracket()

@@ -1,0 +1,101 @@
+"""The warm worker: one engine child that imports JAX and Levanter once, keeps the model it built, and runs the
+points of a sweep one after another, each with a fresh engine (so JAX's in-memory compile cache serves repeated
+shapes). Isolation holds: it is its own process group, under each trial's timeout and memory limit, killed with
+the sweep, and it is discarded, with a fresh one started for the next point, after any failure of any kind, for
+another model, or when its memory grows past a high-water mark. ``trial.worker=fresh`` starts a new interpreter
+per trial instead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import subprocess
+from pathlib import Path
+from typing import Optional
+
+from m9.child import kill, rss_bytes, spawn
+from m9.config import M9Config, to_dict
+from m9.engine.worker import model_key
+from m9.outcome import PASS, ChildExit, Outcome
+
+GROWTH_LIMIT = 2.0
+"""Discard the worker once its resident memory is this many times what it held after its first trial (a leak)."""
+LIMIT_FRACTION = 0.8
+"""... or past this fraction of ``trial.memory_limit_gb``, before the next trial could be killed for it."""
+
+
+def _key(cfg: M9Config) -> str:
+    """What a worker is started for: the model it keeps and the platform it was started on."""
+    return json.dumps([model_key(to_dict(cfg)), cfg.trial.jax_platforms])
+
+
+class WarmWorker:
+    """One warm engine child."""
+
+    def __init__(self, cfg: M9Config):
+        self.key = _key(cfg)
+        self.proc = spawn(["--serve"], cfg, stdout=subprocess.DEVNULL, stdin=subprocess.PIPE)
+        self.baseline_rss: Optional[int] = None
+        self.trials = 0
+
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.proc.poll() is None
+
+    def submit(self, trial_dir: Path) -> None:
+        """Hand it the next trial (its request is already written)."""
+        self.proc.stdin.write(f"{trial_dir}\n".encode())
+        self.proc.stdin.flush()
+        self.trials += 1
+
+    def close(self) -> None:
+        """End it, whatever it is doing."""
+        if self.alive():
+            kill(self.proc, ChildExit(None))
+        if self.proc.stdin:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+
+
+_worker: Optional[WarmWorker] = None
+
+
+def acquire(cfg: M9Config) -> WarmWorker:
+    """The worker for this point: the running one when it is alive and holds this model, else a new one."""
+    global _worker
+    if _worker is not None and (not _worker.alive() or _worker.key != _key(cfg)):
+        discard()
+    if _worker is None:
+        _worker = WarmWorker(cfg)
+    return _worker
+
+
+def after_trial(outcome: Outcome, cfg: M9Config) -> None:
+    """Keep the worker only after a pass, alive, and below its high-water mark; else discard it, so that nothing
+    of a failed trial (a poisoned runtime, leaked buffers, a half-dead device) can touch the next point."""
+    worker = _worker
+    if worker is None:
+        return
+    if outcome.status != PASS or not worker.alive():
+        discard()
+        return
+    rss = rss_bytes(worker.proc.pid)
+    if worker.baseline_rss is None:
+        worker.baseline_rss = rss
+    limit = cfg.trial.memory_limit_gb
+    if rss > GROWTH_LIMIT * worker.baseline_rss or (limit and rss > LIMIT_FRACTION * limit * 2**30):
+        discard()
+
+
+def discard() -> None:
+    """End the warm worker, if any; the next point starts a fresh one."""
+    global _worker
+    if _worker is not None:
+        _worker.close()
+        _worker = None
+
+
+atexit.register(discard)
