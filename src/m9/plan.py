@@ -244,6 +244,10 @@ def make_plan(cfg: M9Config) -> Plan:
             f"generation will plateau at {sum(per_seq)} tokens"
         )
         (problems if w.length_fixed else warnings).append(short)
+    if w.n_rounds < 3:  # measured on CPU: round 1 recompiles the prefill for a used engine state (~0.2 s tiny)
+        warnings.append(f"workload.n_rounds={w.n_rounds}: the last round still includes compilation (round 0 compiles, "
+                        "round 1 recompiles the prefill), except where a warm worker compiled this shape before; "
+                        "throughput compares across points from n_rounds=3")
     if w.n_generations > 1:
         warnings.append("page predictions assume no prompt-page sharing between clones (n_generations > 1)")
 

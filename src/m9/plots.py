@@ -152,8 +152,9 @@ def throughput_frontier(entries: list[dict[str, Any]], knob: Optional[str], path
     knob value: the trade a serving engine makes between batch throughput and per-user speed."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    ok = sorted(((knob_value(e, knob) if knob else e["job_num"]), e["outcome"]["metrics"]) for e in entries
-                if e["outcome"]["status"] == "pass" and "per_seq_tok_s" in e["outcome"]["metrics"])
+    ok = sorted((((knob_value(e, knob) if knob else e["job_num"]), e["outcome"]["metrics"]) for e in entries
+                 if e["outcome"]["status"] == "pass" and "per_seq_tok_s" in e["outcome"]["metrics"]),
+                key=lambda pair: pair[0])  # repeated values (a search's confirmations) keep their order
     if ok:
         xs = [m["per_seq_tok_s"] for _, m in ok]
         ys = [m["decode_avg_tok_s"] for _, m in ok]
