@@ -138,6 +138,7 @@ def test_a_running_point_is_live_in_mlflow(tmp_path):
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
+    MlflowClient(tracking_uri=uri).search_experiments()  # the schema first: readers racing its creation break it
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     proc = subprocess.Popen([sys.executable, "-m", "m9", "-m", "engine.max_seqs=4", "workload.max_new_tokens=480",
                              "workload.n_rounds=3", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep"],
@@ -146,8 +147,6 @@ def test_a_running_point_is_live_in_mlflow(tmp_path):
     deadline = time.monotonic() + 300
     while proc.poll() is None and seen_running is None and time.monotonic() < deadline:
         time.sleep(0.5)
-        if not (tmp_path / "mlflow.db").exists():
-            continue
         client = MlflowClient(tracking_uri=uri)
         exp = client.get_experiment_by_name("m9")
         runs = client.search_runs([exp.experiment_id], "tags.kind = 'point'") if exp else []

@@ -83,8 +83,11 @@ def test_killed_sweeps_resume_with_only_the_missing_points(tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     exp = client.get_experiment_by_name("m9").experiment_id
     points = client.search_runs([exp], "tags.kind = 'point'")
-    seqs = sorted(r.data.params["engine.max_seqs"] for r in points)
-    assert seqs == ["2", "3", "4"]  # each point recorded once, across three sweeps
+    measured = sorted(r.data.params["engine.max_seqs"] for r in points if "status" in r.data.tags)
+    assert measured == ["2", "3", "4"]  # each point measured and recorded once, across three sweeps
+    cut_off = sorted(r.data.params["engine.max_seqs"] for r in points if "status" not in r.data.tags)
+    assert cut_off == ["3", "4"]  # the trials each kill interrupted: live runs, closed KILLED, no outcome
+    assert all(r.info.status == "KILLED" for r in points if "status" not in r.data.tags)
     parents = {r.data.tags["sweep_id"]: r for r in client.search_runs([exp], "tags.kind = 'sweep'")}
     assert parents["a"].info.status == "KILLED"  # closed by its own Ctrl-C handler
     assert parents["b"].info.status == "KILLED"  # SIGKILLed: closed by the next sweep

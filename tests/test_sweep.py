@@ -28,16 +28,19 @@ def test_sigterm_mid_sweep_closes_the_parent_as_killed_and_kills_the_engine(tmp_
     while not (sweep / "0" / "request.json").exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()[-3000:]
         time.sleep(0.2)
-    worker = subprocess.run(["pgrep", "-f", f"m9.engine.worker {sweep}/0"], capture_output=True, text=True)
-    assert worker.stdout.strip(), "the engine child should be running"
+    worker = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "m9.engine.worker"], capture_output=True, text=True)
+    pids = worker.stdout.split()
+    assert pids, "the engine child should be running"
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0, out[-2000:]
 
     time.sleep(0.5)
-    left = subprocess.run(["pgrep", "-f", f"m9.engine.worker {sweep}/0"], capture_output=True, text=True)
-    assert left.stdout.strip() == "", "the engine child outlived the sweep"
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in pids), "the engine child outlived the sweep"
     assert json.loads((sweep / "m9_sweep.json").read_text())["status"] == "KILLED"
     client = MlflowClient(tracking_uri=uri)
-    (parent,) = client.search_runs([client.get_experiment_by_name("m9").experiment_id], "tags.kind = 'sweep'")
+    exp = client.get_experiment_by_name("m9").experiment_id
+    (parent,) = client.search_runs([exp], "tags.kind = 'sweep'")
     assert parent.info.status == "KILLED"
+    (point,) = client.search_runs([exp], "tags.kind = 'point'")  # live since its trial started
+    assert point.info.status == "KILLED" and "status" not in point.data.tags
