@@ -25,18 +25,18 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
     config_path.write_text(json.dumps(to_dict(cfg), indent=1))
     for warning in plan.warnings:
         print(f"[m9] warning: {warning}", flush=True)
-    run_id = None
+    run_id, store_errors = None, []
     if cfg.trial.plan_only:
         outcome = planned(plan) if plan.accepted else rejected(plan)
     elif plan.accepted or (not cfg.trial.enforce_plan and not validate(cfg)):
         print(f"[m9] point {job.job_num} ({job.run_name}): running, log {out / LOG_NAME}", flush=True)
-        run_id = _guarded(job, lambda: tracking.start_point(cfg.tracking, job, point_params(cfg, plan)))
+        run_id = _guarded(job, store_errors, lambda: tracking.start_point(cfg.tracking, job, point_params(cfg, plan)))
         live = tracking.LiveSeries(cfg.tracking, run_id) if run_id else None
         try:
             outcome = _run_trials(cfg, plan, job, display, live)
         except BaseException:  # interrupted: the run must not stay RUNNING
             if run_id:
-                _guarded(job, lambda: tracking.kill_point(cfg.tracking, run_id))
+                _guarded(job, store_errors, lambda: tracking.kill_point(cfg.tracking, run_id))
             raise
         if live is not None:
             live.flush()
@@ -46,25 +46,26 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
     write_entry(entry)  # on disk first: the store may be down, the record must not be lost
     if not cfg.trial.plan_only:  # a plan measures nothing: it is not tracked
         artifacts = [config_path, *(d / name for d in _trial_dirs(cfg, out) for name in (LOG_NAME, RESULT))]
-        entry["run_id"] = _guarded(job, lambda: tracking.finish_point(cfg.tracking, run_id, entry, artifacts, out)
-                                   if run_id else tracking.record_point(cfg.tracking, job, entry, artifacts, out))
-        if entry["run_id"] is None and cfg.tracking.backend != "none":
-            entry["tracking_error"] = "see the warning in the sweep's output"
+        entry["run_id"] = _guarded(job, store_errors, lambda: (
+            tracking.finish_point(cfg.tracking, run_id, entry, artifacts, out) if run_id
+            else tracking.record_point(cfg.tracking, job, entry, artifacts, out)))
+        if store_errors:
+            entry["tracking_error"] = store_errors[-1]
         write_entry(entry)
     print(summary(job, plan.max_pages, outcome), flush=True)
     display.end_point(outcome.status)
     return outcome
 
 
-def _guarded(job: JobInfo, write):
-    """A write to the tracking store that must not end the sweep when the store is down or locked: a warning,
-    and None; the point's record is its journal entry either way."""
+def _guarded(job: JobInfo, errors: list[str], write):
+    """A write to the tracking store that must not end the sweep when the store is down or locked: a warning, the
+    error appended to ``errors``, and None; the point's record is its journal entry either way."""
     try:
         return write()
     except Exception as exc:  # noqa: BLE001 - see above
-        print(f"[m9] warning: point {job.job_num}: tracking store: {type(exc).__name__}: "
-              f"{(str(exc).splitlines() or [''])[0]}; its record is {job.output_dir / ENTRY}", file=sys.stderr,
-              flush=True)
+        errors.append(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
+        print(f"[m9] warning: point {job.job_num}: tracking store: {errors[-1]}; its record is "
+              f"{job.output_dir / ENTRY}", file=sys.stderr, flush=True)
         return None
 
 
