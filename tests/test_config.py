@@ -45,8 +45,18 @@ def test_every_group_has_at_least_one_option():
 def test_default_composition_is_the_cpu_tiny_point():
     cfg = compose_m9()
     assert cfg.model.name == "tiny"
-    assert cfg.engine.max_seqs_in_prefill == cfg.engine.max_seqs  # interpolation resolved
+    assert cfg.engine.imputed_max_seqs_in_prefill == cfg.engine.max_seqs == 8  # every prompt in one prefill
     assert cfg.tracking.backend == "mlflow"
+
+
+def test_the_schema_is_the_one_source_of_defaults():
+    """The default options add nothing to the dataclasses: what `python -m m9` runs is `M9Config()`."""
+    assert compose_m9() == M9Config()
+    for group, option in [("engine", "default"), ("scheduler", "default"), ("workload", "default"),
+                          ("model", "tiny"), ("tracking", "mlflow")]:
+        assert (CONF_DIR / group / f"{option}.yaml").read_text().strip().startswith("#")
+        assert not [ln for ln in (CONF_DIR / group / f"{option}.yaml").read_text().splitlines()
+                    if ln.strip() and not ln.lstrip().startswith("#")], f"{group}/{option} repeats the schema"
 
 
 def test_length_fixed_scheduler_follows_max_seqs():

@@ -20,16 +20,18 @@ class EngineConfig:
 
     max_seq_len: int = 512
     """Longest sequence a slot can hold, prompt included (tokens). Fixes the page-table width."""
-    page_size: int = 64
+    page_size: int = 16
     """Tokens per KV page."""
     max_pages: Optional[int] = None
     """KV pages in the cache. None: m9 sizes it to the workload's page estimate and records the value used."""
-    max_seqs: int = 4
+    max_seqs: int = 8
     """Concurrent sequence slots (fixes the decode batch shape)."""
-    max_seqs_in_prefill: int = 16
-    """Sequences admitted per prefill batch. Prompts beyond it are silently not served by the engine."""
+    max_seqs_in_prefill: Optional[int] = None
+    """Sequences admitted per prefill batch; prompts beyond it are silently not served by the engine. None:
+    ``max_seqs`` (every prompt in one prefill, the log's convention)."""
     max_prefill_size: Optional[int] = None
-    """Tokens packed per prefill batch. None: Levanter's default, ``page_size * ceil(max_seq_len / page_size)``."""
+    """Tokens packed per prefill batch. None: every prompt of the round, at least Levanter's default of one full
+    sequence (``page_size * ceil(max_seq_len / page_size)``); the value used is recorded."""
     compute_dtype: str = "float32"
     """KV cache dtype (a ``jax.numpy`` dtype name: ``bfloat16`` on accelerators, ``float32`` on CPU)."""
     hbm_utilization: float = 0.9
@@ -40,6 +42,11 @@ class EngineConfig:
     """Tokens per stop sequence (buffer capacity)."""
     seed: int = 0
     """Engine PRNG seed."""
+
+    @property
+    def imputed_max_seqs_in_prefill(self) -> int:
+        """Sequences admitted per prefill batch, as the engine is built."""
+        return self.max_seqs_in_prefill if self.max_seqs_in_prefill is not None else self.max_seqs
 
 
 @dataclass(frozen=True)
@@ -97,12 +104,13 @@ class WorkloadConfig:
     """Prompts per round. None: ``engine.max_seqs`` (the log's convention for a fair capacity comparison)."""
     prompt_len: int = 16
     """Tokens per prompt."""
-    max_new_tokens: int = 64
+    max_new_tokens: int = 256
     """Tokens to generate per sequence."""
     n_generations: int = 1
     """Sequences per prompt (Levanter clones the prompt's pages)."""
-    n_rounds: int = 1
-    """``generate`` calls, each a full reset + prefill + decode. The first one includes compilation."""
+    n_rounds: int = 3
+    """``generate`` calls, each a full reset + prefill + decode. Round 0 compiles and round 1 still recompiles the
+    prefill for a used engine state; headline metrics come from the last round."""
     length_fixed: bool = False
     """Require every sequence to get exactly ``max_new_tokens``: a shortfall fails the trial instead of a note."""
     temperature: float = 0.0

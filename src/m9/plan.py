@@ -42,6 +42,8 @@ class Plan:
     """Effective tpr (``scheduler.max_tokens_per_round`` or ``engine.max_seqs``)."""
     max_prefill_size: int
     """Prefill buffer size in tokens the engine is built with (the configured value, or sized by m9 when unset)."""
+    max_seqs_in_prefill: int
+    """Sequences admitted per prefill batch (``engine.max_seqs_in_prefill``, or ``engine.max_seqs``)."""
     max_prefill_size_auto: bool
     """True when ``max_prefill_size`` was sized by m9: Levanter's default (one full sequence), or every prompt of
     the round when that is more."""
@@ -81,6 +83,7 @@ class Plan:
             "resolved.max_tokens_per_round": self.max_tokens_per_round,
             "resolved.max_prefill_size": self.max_prefill_size,
             "resolved.max_prefill_size_auto": self.max_prefill_size_auto,
+            "resolved.max_seqs_in_prefill": self.max_seqs_in_prefill,
         }
 
     @property
@@ -166,11 +169,11 @@ def validate(cfg: M9Config) -> list[str]:
     if problems:
         return problems
     tpr = s.max_tokens_per_round if s.max_tokens_per_round is not None else e.max_seqs
-    needed_queue = max(e.max_seqs, tpr, e.max_seqs_in_prefill)
+    needed_queue = max(e.max_seqs, tpr, e.imputed_max_seqs_in_prefill)
     if s.max_queued_tokens < needed_queue:
         problems.append(
             f"scheduler.max_queued_tokens={s.max_queued_tokens} must be >= max(engine.max_seqs={e.max_seqs}, "
-            f"max_tokens_per_round={tpr}, engine.max_seqs_in_prefill={e.max_seqs_in_prefill}) = {needed_queue}"
+            f"max_tokens_per_round={tpr}, engine.max_seqs_in_prefill={e.imputed_max_seqs_in_prefill}) = {needed_queue}"
         )
     return problems
 
@@ -219,9 +222,9 @@ def make_plan(cfg: M9Config) -> Plan:
         )
     if e.max_seqs < num_seqs:
         problems.append(f"engine.max_seqs={e.max_seqs} < {num_seqs} sequences per round (prompts x n_generations)")
-    if e.max_seqs_in_prefill < num_prompts:
+    if e.imputed_max_seqs_in_prefill < num_prompts:
         problems.append(
-            f"engine.max_seqs_in_prefill={e.max_seqs_in_prefill} must cover all prompts per round ({num_prompts}); "
+            f"engine.max_seqs_in_prefill={e.imputed_max_seqs_in_prefill} must cover all prompts per round ({num_prompts}); "
             "the engine would silently leave the rest unserved"
         )
     if prefill_size < num_prompts * w.prompt_len:
@@ -267,6 +270,7 @@ def make_plan(cfg: M9Config) -> Plan:
         max_pages_auto=e.max_pages is None,
         max_tokens_per_round=tpr,
         max_prefill_size=prefill_size,
+        max_seqs_in_prefill=e.imputed_max_seqs_in_prefill,
         max_prefill_size_auto=e.max_prefill_size is None,
         pages_per_seq_est=pages_per_seq_est,
         pages_required_est=pages_required,
@@ -298,6 +302,7 @@ def _rejected(cfg: M9Config, problems: list[str]) -> Plan:
         max_pages_auto=e.max_pages is None,
         max_tokens_per_round=cfg.scheduler.max_tokens_per_round or e.max_seqs,
         max_prefill_size=e.max_prefill_size or 0,
+        max_seqs_in_prefill=e.max_seqs_in_prefill or e.max_seqs,
         max_prefill_size_auto=e.max_prefill_size is None,
         pages_per_seq_est=0,
         pages_required_est=0,

@@ -40,7 +40,7 @@ def engine_config(cfg: M9Config, max_pages: int, max_prefill_size: int) -> Infer
         max_pages=max_pages,
         compute_dtype=jnp.dtype(e.compute_dtype),
         max_queued_tokens=s.max_queued_tokens,
-        max_seqs_in_prefill=e.max_seqs_in_prefill,
+        max_seqs_in_prefill=e.imputed_max_seqs_in_prefill,
         max_prefill_size=max_prefill_size,
         max_tokens_per_round=s.max_tokens_per_round,
     )
