@@ -40,9 +40,9 @@ def m9_side(seqs: str, worker: str) -> float:
 
 
 def bare_side(seqs: str) -> float:
-    # the demo's defaults: 16-token prompts, 256 new tokens, 512-token slots in 16-token pages, 2 rounds
+    # the demo's defaults: 16-token prompts, 256 new tokens, 512-token slots in 16-token pages, 3 rounds
     with tempfile.TemporaryDirectory() as tmp:
-        return _timed([sys.executable, str(HERE / "bare_engine.py"), seqs, "16", "256", "512", "16", "2"], tmp)
+        return _timed([sys.executable, str(HERE / "bare_engine.py"), seqs, "16", "256", "512", "16", "3"], tmp)
 
 
 def main() -> None:
