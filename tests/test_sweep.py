@@ -15,6 +15,16 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
+def _running(pid: str) -> bool:
+    """The process exists and is not a zombie (a killed child whose parent exited first waits for PID 1 to reap
+    it; it runs nothing and holds no memory)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
 def test_sigterm_mid_sweep_closes_the_parent_as_killed_and_kills_the_engine(tmp_path):
     from mlflow.tracking import MlflowClient
 
@@ -36,7 +46,7 @@ def test_sigterm_mid_sweep_closes_the_parent_as_killed_and_kills_the_engine(tmp_
     assert proc.returncode != 0, out[-2000:]
 
     time.sleep(0.5)
-    assert not any(os.path.exists(f"/proc/{pid}") for pid in pids), "the engine child outlived the sweep"
+    assert not any(_running(pid) for pid in pids), "the engine child outlived the sweep"
     assert json.loads((sweep / "m9_sweep.json").read_text())["status"] == "KILLED"
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name("m9").experiment_id
