@@ -1,16 +1,19 @@
-"""Boundary, knob and trend analysis on synthetic entries (the journal's shape)."""
+"""Boundary, knob and trend analysis on synthetic point records."""
 
 from __future__ import annotations
 
 from m9 import analysis
+from m9.journal import PointRecord
+from m9.outcome import Outcome, Status
 
 
 def _entry(job, max_seqs, status, kind=None, sig="", tok_s=100.0, overrides=None, **params):
     metrics = {"round_avg_tok_s": tok_s, "round_total_s": 1.0, "decode_avg_tok_s": tok_s * 2,
                "round_total_generated": 10} if status == "pass" else {}
-    return {"job_num": job, "overrides": overrides or [f"engine.max_seqs={max_seqs}"],
-            "params": {"engine.max_seqs": max_seqs, "engine.max_pages": 36 * max_seqs, **params},
-            "outcome": {"status": status, "failure_kind": kind, "signature": sig, "metrics": metrics, "notes": []}}
+    return PointRecord(sweep_id="s", job_num=job, overrides=tuple(overrides or [f"engine.max_seqs={max_seqs}"]),
+                       output_dir=f"s/{job}", point_key="", max_seqs=max_seqs, max_pages=36 * max_seqs,
+                       prompts=max_seqs, outcome=Outcome(Status(status), kind, sig, metrics),
+                       params={"engine.max_seqs": max_seqs, "engine.max_pages": 36 * max_seqs, **params})
 
 
 LOG_D = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import compose_m9
-from m9.outcome import FAIL, PASS, ChildExit, Outcome, classify, rejected
+from m9.outcome import FAIL, PASS, ChildExit, Outcome, Status, classify, rejected
 from m9.plan import make_plan
 
 PLAN = make_plan(compose_m9(["engine.max_seqs=2", "workload.max_new_tokens=4", "workload.prompt_len=4",
@@ -90,7 +90,7 @@ def test_repeats_combine_into_median_min_max_and_fail_if_any_trial_failed():
     from m9.outcome import combine
 
     def trial(tok_s, status="pass", kind=None):
-        return Outcome(status, kind, "boom" if kind else "", {"round_avg_tok_s": tok_s, "round_total_s": 100 / tok_s,
+        return Outcome(Status(status), kind, "boom" if kind else "", {"round_avg_tok_s": tok_s, "round_total_s": 100 / tok_s,
                                                                "pages_in_use": 12}, ("pages_in_use=12 free=4",))
 
     ok = combine([trial(10.0), trial(14.0), trial(11.0)])
@@ -104,3 +104,19 @@ def test_repeats_combine_into_median_min_max_and_fail_if_any_trial_failed():
     assert (bad.status, bad.failure_kind) == ("fail", "crash")
     assert bad.signature == "1 of 2 repeats failed; repeat 1: boom"
     assert Outcome.from_dict(__import__("dataclasses").asdict(ok)) == ok  # the journal round-trips it
+
+
+def test_a_point_record_round_trips_through_its_journal_file(tmp_path):
+    import json
+
+    from m9.journal import PointRecord, read_record, write_record
+
+    outcome = Outcome(Status.FAIL, "out_of_pages", "Out of free pages", {"max_pages": 12.0}, ("a note",),
+                      {"backend": "cpu"}, ({"status": "fail", "round_total_s": 1.0},))
+    record = PointRecord("s", 3, ("engine.max_seqs=8",), str(tmp_path / "3"), "k3", 8, 12, 8, outcome,
+                         {"engine.max_seqs": 8, "resolved.max_pages": 12}, run_id="r", reused_from={"sweep_id": "a"})
+    path = write_record(record)
+    assert json.loads(path.read_text())["outcome"]["status"] == "fail"  # plain data on disk
+    back = read_record(path)
+    assert back == record and back.status is Status.FAIL and back.overrides == ("engine.max_seqs=8",)
+    assert back.replace(run_id=None).run_id is None and record.run_id == "r"  # frozen: changes are copies

@@ -1,11 +1,15 @@
-"""What a sweep found, from its point entries (see ``journal``): the swept knob, the stable ceiling and the first
+"""What a sweep found, from its point records (see ``journal``): the swept knob, the stable ceiling and the first
 failure, the throughput trend, and predicted against measured. Pure Python; the report renders it."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Optional
+
+from m9.journal import PointRecord
+from m9.outcome import Status
 
 # When several numeric knobs vary (scaled pages vary with max_seqs), the first of these that varies is "the" knob.
 KNOB_PRIORITY = (
@@ -26,14 +30,14 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def swept_knob(entries: list[dict[str, Any]]) -> Optional[str]:
+def swept_knob(entries: list[PointRecord]) -> Optional[str]:
     """The numeric config key the sweep varies: one typed on the command line if any, else by priority."""
-    keys = {k for e in entries for k in e["params"] if not k.startswith("resolved.")}
+    keys = {k for e in entries for k in e.params if not k.startswith("resolved.")}
     varying = sorted(
         k for k in keys
-        if all(_numeric(e["params"].get(k)) for e in entries) and len({e["params"].get(k) for e in entries}) > 1
+        if all(_numeric(e.params.get(k)) for e in entries) and len({e.params.get(k) for e in entries}) > 1
     )
-    typed = {o.split("=", 1)[0].lstrip("+~") for e in entries for o in e["overrides"]}
+    typed = {o.split("=", 1)[0].lstrip("+~") for e in entries for o in e.overrides}
     ranked = [k for k in KNOB_PRIORITY if k in varying] + [k for k in varying if k not in KNOB_PRIORITY]
     for key in ranked:
         if key in typed:
@@ -41,9 +45,9 @@ def swept_knob(entries: list[dict[str, Any]]) -> Optional[str]:
     return ranked[0] if ranked else None
 
 
-def knob_value(entry: dict[str, Any], knob: Optional[str]) -> Any:
+def knob_value(entry: PointRecord, knob: Optional[str]) -> Any:
     """The point's value of the swept knob (None without one)."""
-    return entry["params"].get(knob) if knob else None
+    return entry.params.get(knob) if knob else None
 
 
 @dataclass(frozen=True)
@@ -95,87 +99,87 @@ class Boundary:
         return "; ".join(parts)
 
 
-def _value_status(points: list[dict[str, Any]]) -> str:
-    statuses = {p["outcome"]["status"] for p in points}
-    return "fail" if "fail" in statuses else "rejected" if "rejected" in statuses else "pass"
+def _value_status(points: list[PointRecord]) -> Status:
+    statuses = {p.status for p in points}
+    return Status.FAIL if Status.FAIL in statuses else Status.REJECTED if Status.REJECTED in statuses else Status.PASS
 
 
-def boundary(entries: list[dict[str, Any]], knob: Optional[str]) -> Boundary:
+def boundary(entries: list[PointRecord], knob: Optional[str]) -> Boundary:
     """Stable ceiling, first failure and fast-reject boundary along ``knob`` (points that did not run and were not
     rejected, e.g. ``planned``, say nothing about the boundary and are left out)."""
-    statuses = {e["outcome"]["status"] for e in entries}
-    plan_only = "planned" in statuses and statuses <= {"planned", "rejected"}
+    statuses = {e.status for e in entries}
+    plan_only = Status.PLANNED in statuses and statuses <= {Status.PLANNED, Status.REJECTED}
     if plan_only:  # a plan-only sweep: the planner's verdicts are its boundary
-        entries = [{**e, "outcome": {**e["outcome"], "status": "pass"}} if e["outcome"]["status"] == "planned"
-                   else e for e in entries]
-    entries = [e for e in entries if e["outcome"]["status"] in ("pass", "fail", "rejected")]
-    by_value: dict[Any, list[dict[str, Any]]] = {}
+        entries = [e.replace(outcome=dataclasses.replace(e.outcome, status=Status.PASS))
+                   if e.status == Status.PLANNED else e for e in entries]
+    entries = [e for e in entries if e.status in (Status.PASS, Status.FAIL, Status.REJECTED)]
+    by_value: dict[Any, list[PointRecord]] = {}
     for e in entries:
-        by_value.setdefault(knob_value(e, knob) if knob else e["job_num"], []).append(e)
+        by_value.setdefault(knob_value(e, knob) if knob else e.job_num, []).append(e)
     values = tuple(sorted(by_value))
     status = {v: _value_status(by_value[v]) for v in values}
     ceiling = None
     for v in values:
-        if status[v] != "pass":
+        if status[v] != Status.PASS:
             break
         ceiling = v
-    broken = [v for v in values if status[v] != "pass"]
+    broken = [v for v in values if status[v] != Status.PASS]
     first_broken = broken[0] if broken else None
-    fails = [e for e in entries if e["outcome"]["status"] == "fail"]
-    rejections = [v for v in values if status[v] == "rejected"]
-    reason = next((p["outcome"]["signature"] for p in by_value[rejections[0]] if p["outcome"]["status"] == "rejected"),
+    fails = [e for e in entries if e.status == Status.FAIL]
+    rejections = [v for v in values if status[v] == Status.REJECTED]
+    reason = next((p.outcome.signature for p in by_value[rejections[0]] if p.status == Status.REJECTED),
                   "") if rejections else ""
-    signatures = Counter(e["outcome"]["signature"] for e in fails)
+    signatures = Counter(e.outcome.signature for e in fails)
     return Boundary(
         knob=knob,
         values=values,
         ceiling=ceiling,
-        first_failure=next((v for v in values if status[v] == "fail"), None),
+        first_failure=next((v for v in values if status[v] == Status.FAIL), None),
         first_rejection=rejections[0] if rejections else None,
-        failure_kinds=dict(Counter(e["outcome"]["failure_kind"] for e in fails)),
+        failure_kinds=dict(Counter(e.outcome.failure_kind for e in fails)),
         failure_signature=signatures.most_common(1)[0][0] if signatures else "",
         rejection_reason=reason,
         passes_above_failure=tuple(v for v in values if first_broken is not None and v > first_broken
-                                   and status[v] == "pass"),
+                                   and status[v] == Status.PASS),
         plan_only=plan_only,
     )
 
 
-def passing(entries: list[dict[str, Any]], knob: Optional[str]) -> list[dict[str, Any]]:
+def passing(entries: list[PointRecord], knob: Optional[str]) -> list[PointRecord]:
     """Passing points in knob order."""
-    ok = [e for e in entries if e["outcome"]["status"] == "pass"]
-    return sorted(ok, key=lambda e: (knob_value(e, knob) if knob else e["job_num"], e["job_num"]))
+    ok = [e for e in entries if e.status == Status.PASS]
+    return sorted(ok, key=lambda e: (knob_value(e, knob) if knob else e.job_num, e.job_num))
 
 
-def best_point(entries: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+def best_point(entries: list[PointRecord]) -> Optional[PointRecord]:
     """The passing point with the highest ``round_avg_tok_s``."""
-    ok = [e for e in entries if e["outcome"]["status"] == "pass"]
-    return max(ok, key=lambda e: e["outcome"]["metrics"]["round_avg_tok_s"], default=None)
+    ok = [e for e in entries if e.status == Status.PASS]
+    return max(ok, key=lambda e: e.metrics["round_avg_tok_s"], default=None)
 
 
-def trend_statement(entries: list[dict[str, Any]], knob: Optional[str]) -> str:
+def trend_statement(entries: list[PointRecord], knob: Optional[str]) -> str:
     """One sentence on how round time and throughput move across the passing points."""
     ok = passing(entries, knob)
     if not ok:
         return "no passing points"
-    times = [e["outcome"]["metrics"]["round_total_s"] for e in ok]
-    tok_s = [e["outcome"]["metrics"]["round_avg_tok_s"] for e in ok]
+    times = [e.metrics["round_total_s"] for e in ok]
+    tok_s = [e.metrics["round_avg_tok_s"] for e in ok]
     best = best_point(entries)
     span = f"{knob}={knob_value(ok[0], knob)}..{knob_value(ok[-1], knob)}" if knob else f"{len(ok)} points"
     return (f"across {span}: round_total_s {min(times):.3f}-{max(times):.3f}s, round_avg_tok_s "
-            f"{tok_s[0]:.1f} -> {tok_s[-1]:.1f} (best {max(tok_s):.1f} at job {best['job_num']}"
+            f"{tok_s[0]:.1f} -> {tok_s[-1]:.1f} (best {max(tok_s):.1f} at job {best.job_num}"
             + (f", {knob}={knob_value(best, knob)})" if knob else ")"))
 
 
-def prediction_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def prediction_rows(entries: list[PointRecord]) -> list[dict[str, Any]]:
     """Predicted vs measured pages and tokens for every point that ran and measured."""
     rows = []
     for e in entries:
-        m = e["outcome"]["metrics"]
+        m = e.metrics
         if "pages_in_use" not in m:
             continue
         rows.append({
-            "job_num": e["job_num"],
+            "job_num": e.job_num,
             "pages_predicted": int(m["predicted_pages_in_use"]),
             "pages_measured": int(m["pages_in_use"]),
             "tokens_predicted": int(m["predicted_round_total_generated"]),
@@ -184,17 +188,17 @@ def prediction_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def summary(entries: list[dict[str, Any]]) -> dict[str, Any]:
+def summary(entries: list[PointRecord]) -> dict[str, Any]:
     """The sweep's headline facts, as recorded on its parent run."""
     knob = swept_knob(entries)
     b = boundary(entries, knob)
     best = best_point(entries)
-    counts = Counter(e["outcome"]["status"] for e in entries)
+    counts = Counter(e.status for e in entries)
     out: dict[str, Any] = {
         "n_points": len(entries),
-        "n_pass": counts.get("pass", 0),
-        "n_fail": counts.get("fail", 0),
-        "n_rejected": counts.get("rejected", 0),
+        "n_pass": counts.get(Status.PASS, 0),
+        "n_fail": counts.get(Status.FAIL, 0),
+        "n_rejected": counts.get(Status.REJECTED, 0),
         "swept_knob": knob,
         "boundary": b.statement(),
         "first_failure": f"{knob}={b.first_failure}" if b.first_failure is not None and knob else None,
@@ -203,6 +207,6 @@ def summary(entries: list[dict[str, Any]]) -> dict[str, Any]:
     if b.ceiling is not None and knob:
         out["ceiling"] = b.ceiling
     if best is not None:
-        out["best_point"] = f"job {best['job_num']}: {' '.join(best['overrides']) or 'default'}"
-        out["best_round_avg_tok_s"] = best["outcome"]["metrics"]["round_avg_tok_s"]
+        out["best_point"] = f"job {best.job_num}: {' '.join(best.overrides) or 'default'}"
+        out["best_round_avg_tok_s"] = best.metrics["round_avg_tok_s"]
     return out

@@ -4,27 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from m9.journal import PointRecord
+from m9.outcome import Outcome, Status
 from m9.sla import Condition, misses
 
 COLUMNS = ("ID", "overrides", "max_seqs", "max_pages", "prompts", "status", "round_total_s", "round_avg_tok_s", "notes")
 
 
-def status_label(outcome: dict[str, Any]) -> str:
+def status_label(outcome: Outcome) -> str:
     """``PASS``, ``REJECTED`` or ``FAIL (kind)``."""
-    if outcome["status"] == "fail":
-        return f"FAIL ({outcome['failure_kind']})"
-    return outcome["status"].upper()
+    if outcome.status == Status.FAIL:
+        return f"FAIL ({outcome.failure_kind})"
+    return outcome.status.upper()
 
 
-def _notes(outcome: dict[str, Any], sla: tuple[Condition, ...]) -> str:
-    parts = [outcome["signature"]] if outcome["signature"] else []
-    if outcome["status"] == "pass":
-        parts += [f"SLA miss: {m}" for m in misses(sla, outcome["metrics"])]
-    if outcome["status"] == "planned":
-        m = outcome["metrics"]
+def _notes(outcome: Outcome, sla: tuple[Condition, ...]) -> str:
+    parts = [outcome.signature] if outcome.signature else []
+    if outcome.status == Status.PASS:
+        parts += [f"SLA miss: {m}" for m in misses(sla, outcome.metrics)]
+    if outcome.status == Status.PLANNED:
+        m = outcome.metrics
         parts.append(f"predicted pages_in_use={m['predicted_pages_in_use']} "
                      f"round_total_generated={m['predicted_round_total_generated']}")
-    parts += list(outcome["notes"])
+    parts += list(outcome.notes)
     return "; ".join(p.replace("|", "\\|") for p in parts)
 
 
@@ -36,35 +38,34 @@ def _value(metrics: dict[str, float], key: str, fmt: str) -> str:
     return text
 
 
-def common_overrides(entries: list[dict[str, Any]]) -> list[str]:
+def common_overrides(entries: list[PointRecord]) -> list[str]:
     """Overrides every point of a sweep shares (in the first point's order): said once, not in every row."""
     if len(entries) < 2:
         return []
-    shared = set.intersection(*(set(e["overrides"]) for e in entries))
-    return [o for o in entries[0]["overrides"] if o in shared]
+    shared = set.intersection(*(set(e.overrides) for e in entries))
+    return [o for o in entries[0].overrides if o in shared]
 
 
-def row(entry: dict[str, Any], sla: tuple[Condition, ...] = (), common: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """One journal entry as matrix cells (a pass that misses the SLA says so in its notes; ``common`` overrides
-    are left out of the overrides cell)."""
-    outcome = entry["outcome"]
-    metrics = outcome["metrics"]
-    passed = outcome["status"] == "pass"
-    own = [o for o in entry["overrides"] if o not in common]
+def row(entry: PointRecord, sla: tuple[Condition, ...] = (), common: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """One point as matrix cells (a pass that misses the SLA says so in its notes; ``common`` overrides are left
+    out of the overrides cell)."""
+    metrics = entry.metrics
+    passed = entry.status == Status.PASS
+    own = [o for o in entry.overrides if o not in common]
     return (
-        str(entry["job_num"]),
+        str(entry.job_num),
         "`" + (" ".join(own) or "default") + "`",
-        str(entry["max_seqs"]),
-        str(entry["max_pages"]),
-        str(entry["prompts"]),
-        status_label(outcome),
+        str(entry.max_seqs),
+        str(entry.max_pages),
+        str(entry.prompts),
+        status_label(entry.outcome),
         _value(metrics, "round_total_s", "{:.3f}s") if passed else "-",
         _value(metrics, "round_avg_tok_s", "{:.1f}") if passed else "-",
-        _notes(outcome, sla),
+        _notes(entry.outcome, sla),
     )
 
 
-def render(entries: list[dict[str, Any]], sla: tuple[Condition, ...] = ()) -> str:
+def render(entries: list[PointRecord], sla: tuple[Condition, ...] = ()) -> str:
     """Markdown table of a sweep's points, under a line naming the overrides they all share; with repeats,
     throughput cells read ``median [min, max]``."""
     common = tuple(common_overrides(entries))

@@ -1,20 +1,32 @@
 """What happened to a point: a few stable statuses users can filter on, a failure kind, and a short signature.
 
-``status`` is ``pass``, ``rejected`` (the planner refused it; it never started JAX) or ``fail``; a failure carries a
-``failure_kind`` from ``FAILURE_KINDS`` and a one-line ``signature`` (exception type and first line, or the signal).
+``status`` is a ``Status``: ``pass``, ``rejected`` (the planner refused it; it never started JAX), ``fail`` or
+``planned``; a failure carries a ``failure_kind`` from ``FAILURE_KINDS`` and a one-line ``signature`` (exception
+type and first line, or the signal).
 """
 
 from __future__ import annotations
 
 import signal
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Optional
 
 from m9.plan import Plan
 from m9.stats import RoundStats, trial_metrics
 
-PASS, REJECTED, FAIL = "pass", "rejected", "fail"
-PLANNED = "planned"  # trial.plan_only: accepted by the planner, not run, not tracked
+
+
+class Status(StrEnum):
+    """A point's status: what users filter on (the MLflow ``status`` tag, the matrix, the search)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    REJECTED = "rejected"  # the planner refused it; it never started JAX
+    PLANNED = "planned"  # trial.plan_only: accepted by the planner, not run
+
+
+PASS, REJECTED, FAIL, PLANNED = Status.PASS, Status.REJECTED, Status.FAIL, Status.PLANNED
 FAILURE_KINDS = ("out_of_pages", "oom", "nan", "crash", "timeout", "truncated", "unserved", "engine_error")
 # Kinds that follow from the config alone (page and memory arithmetic, the decode budget, prefill admission): the
 # same point fails the same way every time, so a search trusts one trial. The others (a crash, NaNs, a hang, an
@@ -28,8 +40,7 @@ _OOM_MARKERS = ("RESOURCE_EXHAUSTED", "Out of memory", "out of memory", "MemoryE
 class Outcome:
     """The record of one point, whatever happened to it."""
 
-    status: str
-    """``pass``, ``rejected`` or ``fail``."""
+    status: Status
     failure_kind: Optional[str] = None
     """One of ``FAILURE_KINDS`` when status is ``fail``."""
     signature: str = ""
@@ -48,7 +59,8 @@ class Outcome:
     def from_dict(cls, data: dict[str, Any]) -> "Outcome":
         """Inverse of ``dataclasses.asdict`` (a journal entry's ``outcome``)."""
         known = {f: data[f] for f in cls.__dataclass_fields__ if f in data}
-        return cls(**{**known, "notes": tuple(known.get("notes", ())), "repeats": tuple(known.get("repeats", ()))})
+        return cls(**{**known, "status": Status(known["status"]), "notes": tuple(known.get("notes", ())),
+                      "repeats": tuple(known.get("repeats", ()))})
 
 
 @dataclass(frozen=True)

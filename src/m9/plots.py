@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 from m9.analysis import knob_value
+from m9.journal import PointRecord
+from m9.outcome import Status
 
 _STYLE = {
-    "pass": dict(marker="o", color="tab:green", label="pass"),
-    "fail": dict(marker="X", color="tab:red", label="fail (runtime)", s=90),
-    "rejected": dict(marker="v", color="tab:gray", label="rejected (planner)", s=70),
-    "planned": dict(marker="D", color="tab:blue", label="planned (not run)", s=50),
+    Status.PASS: dict(marker="o", color="tab:green", label="pass"),
+    Status.FAIL: dict(marker="X", color="tab:red", label="fail (runtime)", s=90),
+    Status.REJECTED: dict(marker="v", color="tab:gray", label="rejected (planner)", s=70),
+    Status.PLANNED: dict(marker="D", color="tab:blue", label="planned (not run)", s=50),
 }
 
 
@@ -38,79 +40,79 @@ def _finish(plt, fig, ax, xlabel: str, ylabel: str, title: str, path: Path) -> P
     return path
 
 
-def _x(entries: list[dict[str, Any]], knob: Optional[str]) -> tuple[list[Any], str]:
+def _x(entries: list[PointRecord], knob: Optional[str]) -> tuple[list[Any], str]:
     values = [knob_value(e, knob) for e in entries]
     if knob is None or len(set(values)) < len(values):
-        return [e["job_num"] for e in entries], "point (job number)"  # the knob does not tell points apart
+        return [e.job_num for e in entries], "point (job number)"  # the knob does not tell points apart
     return values, knob
 
 
-def throughput(entries: list[dict[str, Any]], knob: Optional[str], path: Path, title: str) -> Path:
+def throughput(entries: list[PointRecord], knob: Optional[str], path: Path, title: str) -> Path:
     """round_avg_tok_s and decode_avg_tok_s of passing points; failures and rejections marked on the x axis."""
     plt = _pyplot()
     xs, xlabel = _x(entries, knob)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    ok = sorted((x, e) for x, e in zip(xs, entries) if e["outcome"]["status"] == "pass")
+    ok = sorted((x, e) for x, e in zip(xs, entries) if e.status == Status.PASS)
     if ok:
         px = [x for x, _ in ok]
-        ax.plot(px, [e["outcome"]["metrics"]["round_avg_tok_s"] for _, e in ok], "-", color="tab:green", alpha=0.6)
-        ax.scatter(px, [e["outcome"]["metrics"]["round_avg_tok_s"] for _, e in ok], zorder=3,
-                   **{**_STYLE["pass"], "label": "round_avg_tok_s (pass)"})
-        spread = [(x, e["outcome"]["metrics"]) for x, e in ok if "round_avg_tok_s_min" in e["outcome"]["metrics"]]
+        ax.plot(px, [e.metrics["round_avg_tok_s"] for _, e in ok], "-", color="tab:green", alpha=0.6)
+        ax.scatter(px, [e.metrics["round_avg_tok_s"] for _, e in ok], zorder=3,
+                   **{**_STYLE[Status.PASS], "label": "round_avg_tok_s (pass)"})
+        spread = [(x, e.metrics) for x, e in ok if "round_avg_tok_s_min" in e.metrics]
         if spread:  # repeated points: the median is drawn, min..max as an error bar
             mid = [m["round_avg_tok_s"] for _, m in spread]
             ax.errorbar([x for x, _ in spread], mid, fmt="none", ecolor="tab:green", capsize=4, zorder=2,
                         yerr=[[y - m["round_avg_tok_s_min"] for y, (_, m) in zip(mid, spread)],
                               [m["round_avg_tok_s_max"] - y for y, (_, m) in zip(mid, spread)]],
                         label="min..max over repeats")
-        ax.plot(px, [e["outcome"]["metrics"]["decode_avg_tok_s"] for _, e in ok], "--", marker=".",
+        ax.plot(px, [e.metrics["decode_avg_tok_s"] for _, e in ok], "--", marker=".",
                 color="tab:olive", label="decode_avg_tok_s (pass)")
-    for status in ("fail", "rejected", "planned"):
-        bad = [x for x, e in zip(xs, entries) if e["outcome"]["status"] == status]
+    for status in (Status.FAIL, Status.REJECTED, Status.PLANNED):
+        bad = [x for x, e in zip(xs, entries) if e.status == status]
         if bad:
             ax.scatter(bad, [0] * len(bad), zorder=4, clip_on=False, **_STYLE[status])
     for x, e in zip(xs, entries):
-        if e["outcome"]["status"] == "fail":
-            ax.annotate(e["outcome"]["failure_kind"], (x, 0), textcoords="offset points", xytext=(0, 9),
+        if e.status == Status.FAIL:
+            ax.annotate(e.outcome.failure_kind, (x, 0), textcoords="offset points", xytext=(0, 9),
                         ha="center", fontsize=8, color="tab:red")
     return _finish(plt, fig, ax, xlabel, "throughput (tokens/s)", title, path)
 
 
-def pages(entries: list[dict[str, Any]], knob: Optional[str], path: Path, title: str) -> Path:
+def pages(entries: list[PointRecord], knob: Optional[str], path: Path, title: str) -> Path:
     """Measured and predicted pages in use against the cache's capacity (max_pages)."""
     plt = _pyplot()
     xs, xlabel = _x(entries, knob)
     order = sorted(range(len(entries)), key=lambda i: xs[i])
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    ax.plot([xs[i] for i in order], [entries[i]["max_pages"] for i in order], ":", marker="_", markersize=22,
+    ax.plot([xs[i] for i in order], [entries[i].max_pages for i in order], ":", marker="_", markersize=22,
             markeredgewidth=2, color="tab:blue", label="capacity (max_pages)")
-    measured = [(xs[i], entries[i]) for i in order if "pages_in_use" in entries[i]["outcome"]["metrics"]]
+    measured = [(xs[i], entries[i]) for i in order if "pages_in_use" in entries[i].metrics]
     if measured:
-        ax.scatter([x for x, _ in measured], [e["outcome"]["metrics"]["pages_in_use"] for _, e in measured],
+        ax.scatter([x for x, _ in measured], [e.metrics["pages_in_use"] for _, e in measured],
                    marker="o", color="tab:green", zorder=3, label="pages_in_use (measured, after decode)")
-    predicted = [(xs[i], entries[i]) for i in order if entries[i]["outcome"]["status"] in ("pass", "fail")
-                 and entries[i]["outcome"]["metrics"].get("predicted_pages_in_use")]
+    predicted = [(xs[i], entries[i]) for i in order if entries[i].status in (Status.PASS, Status.FAIL)
+                 and entries[i].metrics.get("predicted_pages_in_use")]
     if predicted:
-        ax.scatter([x for x, _ in predicted], [e["outcome"]["metrics"]["predicted_pages_in_use"] for _, e in predicted],
+        ax.scatter([x for x, _ in predicted], [e.metrics["predicted_pages_in_use"] for _, e in predicted],
                    marker="o", facecolors="none", edgecolors="black", s=80, zorder=4, label="predicted pages_in_use")
-    rejected = [(xs[i], entries[i]) for i in order if entries[i]["outcome"]["status"] == "rejected"]
+    rejected = [(xs[i], entries[i]) for i in order if entries[i].status == Status.REJECTED]
     if rejected:
-        ax.scatter([x for x, _ in rejected], [e["outcome"]["metrics"].get("pages_required_est", 0) for _, e in rejected],
-                   **{**_STYLE["rejected"], "label": "rejected: estimated need"}, zorder=4)
+        ax.scatter([x for x, _ in rejected], [e.metrics.get("pages_required_est", 0) for _, e in rejected],
+                   **{**_STYLE[Status.REJECTED], "label": "rejected: estimated need"}, zorder=4)
     return _finish(plt, fig, ax, xlabel, "KV pages", title, path)
 
 
-def compare(sweeps: list[tuple[str, list[dict[str, Any]]]], knob: Optional[str], path: Path) -> Path:
+def compare(sweeps: list[tuple[str, list[PointRecord]]], knob: Optional[str], path: Path) -> Path:
     """round_avg_tok_s of several sweeps along the same knob; non-passing points marked on the x axis."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     for (label, entries), color in zip(sweeps, ("tab:green", "tab:purple", "tab:orange", "tab:cyan")):
         xs, xlabel = _x(entries, knob)
-        ok = sorted((x, e["outcome"]["metrics"]["round_avg_tok_s"]) for x, e in zip(xs, entries)
-                    if e["outcome"]["status"] == "pass")
+        ok = sorted((x, e.metrics["round_avg_tok_s"]) for x, e in zip(xs, entries)
+                    if e.status == Status.PASS)
         if ok:
             ax.plot([x for x, _ in ok], [y for _, y in ok], "-o", color=color, label=f"{label}: round_avg_tok_s")
-        bad = [x for x, e in zip(xs, entries) if e["outcome"]["status"] in ("fail", "rejected")]
+        bad = [x for x, e in zip(xs, entries) if e.status in (Status.FAIL, Status.REJECTED)]
         if bad:
             ax.scatter(bad, [0] * len(bad), marker="X", color=color, s=80, clip_on=False, zorder=4,
                        label=f"{label}: fail / rejected")
@@ -147,13 +149,13 @@ def frontier(search: dict[str, Any], path: Path, title: str) -> Path:
     return _finish(plt, fig, ax, xlabel, search["knob"], title, path)
 
 
-def throughput_frontier(entries: list[dict[str, Any]], knob: Optional[str], path: Path, title: str) -> Path:
+def throughput_frontier(entries: list[PointRecord], knob: Optional[str], path: Path, title: str) -> Path:
     """Total decode throughput against what each sequence gets, one mark per passing point, labelled with its
     knob value: the trade a serving engine makes between batch throughput and per-user speed."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    ok = sorted((((knob_value(e, knob) if knob else e["job_num"]), e["outcome"]["metrics"]) for e in entries
-                 if e["outcome"]["status"] == "pass" and "per_seq_tok_s" in e["outcome"]["metrics"]),
+    ok = sorted((((knob_value(e, knob) if knob else e.job_num), e.metrics) for e in entries
+                 if e.status == Status.PASS and "per_seq_tok_s" in e.metrics),
                 key=lambda pair: pair[0])  # repeated values (a search's confirmations) keep their order
     if ok:
         xs = [m["per_seq_tok_s"] for _, m in ok]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from m9 import progress, tracking
 from m9.config import M9Config, to_dict
-from m9.journal import ENTRY, make_entry, point_params, write_entry
-from m9.outcome import Outcome, combine, planned, rejected
+from m9.journal import ENTRY, make_record, point_params, write_record
+from m9.outcome import FAIL, PLANNED, REJECTED, Outcome, combine, planned, rejected
 from m9.plan import Plan, make_plan, validate
 from m9.provenance import JobInfo
 from m9.trial import LOG_NAME, RESULT, run_trial
@@ -42,16 +42,14 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
             live.flush()
     else:
         outcome = rejected(plan)
-    entry = make_entry(job, cfg, plan, outcome)
-    write_entry(entry)  # on disk first: the store may be down, the record must not be lost
+    record = make_record(job, cfg, plan, outcome)
+    write_record(record)  # on disk first: the store may be down, the record must not be lost
     if not cfg.trial.plan_only:  # a plan measures nothing: it is not tracked
         artifacts = [config_path, *(d / name for d in _trial_dirs(cfg, out) for name in (LOG_NAME, RESULT))]
-        entry["run_id"] = _guarded(job, store_errors, lambda: (
-            tracking.finish_point(cfg.tracking, run_id, entry, artifacts, out) if run_id
-            else tracking.record_point(cfg.tracking, job, entry, artifacts, out)))
-        if store_errors:
-            entry["tracking_error"] = store_errors[-1]
-        write_entry(entry)
+        run_id = _guarded(job, store_errors, lambda: (
+            tracking.finish_point(cfg.tracking, run_id, record, artifacts, out) if run_id
+            else tracking.record_point(cfg.tracking, job, record, artifacts, out)))
+        write_record(record.replace(run_id=run_id, tracking_error=store_errors[-1] if store_errors else None))
     print(summary(job, plan.max_pages, outcome), flush=True)
     display.end_point(outcome.status)
     return outcome
@@ -94,13 +92,13 @@ def summary(job: JobInfo, max_pages: int, outcome: Outcome) -> str:
     """A few lines a person reads after one point."""
     m = outcome.metrics
     head = f"[m9] point {job.job_num} ({job.run_name}): {outcome.status.upper()}"
-    if outcome.status == "rejected":
+    if outcome.status == REJECTED:
         return f"{head}\n     {outcome.signature}"
-    if outcome.status == "planned":
+    if outcome.status == PLANNED:
         return (f"{head}: max_pages={max_pages} predicted pages_in_use={m['predicted_pages_in_use']} "
                 f"round_total_generated={m['predicted_round_total_generated']}"
                 + "".join(f"\n     note: {n}" for n in outcome.notes))
-    if outcome.status == "fail":
+    if outcome.status == FAIL:
         return f"{head} ({outcome.failure_kind}): {outcome.signature}\n     log: {job.output_dir / LOG_NAME}"
     lines = [
         head,

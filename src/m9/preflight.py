@@ -105,15 +105,16 @@ def grid(axes: dict[str, list[str]]) -> list[list[str]]:
     return [list(point) for point in itertools.product(*axes.values())]
 
 
-def check_point(compose: Callable[[list[str]], DictConfig], overrides: list[str]) -> M9Config:
-    """Compose one point and validate it; a problem raises BadInput with one line naming the key."""
+def check_point(compose: Callable[[list[str]], DictConfig], overrides: list[str], values: bool = True) -> M9Config:
+    """Compose one point and validate it; a problem raises BadInput with one line naming the key. With
+    ``values=False`` only the composition is checked (a search's probes: the planner judges their values)."""
     try:
         cfg = from_hydra(compose(overrides))
     except BadInput:
         raise
     except Exception as exc:
         raise BadInput(one_line(exc)) from exc
-    problems = validate(cfg)
+    problems = validate(cfg) if values else []
     if problems:
         raise BadInput(problems[0])
     return cfg

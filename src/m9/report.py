@@ -18,7 +18,8 @@ from typing import Any, Optional
 
 from m9 import analysis, matrix, plots, tracking
 from m9.config import TrackingConfig
-from m9.journal import read_sweep, read_sweep_meta
+from m9.journal import PointRecord, read_sweep, read_sweep_meta
+from m9.outcome import Status
 from m9.sla import parse_sla
 
 SWEEPS_DIR = Path("outputs") / "sweeps"
@@ -29,7 +30,7 @@ class Sweep:
     """A sweep's points and where its record lives."""
 
     sweep_id: str
-    entries: list[dict[str, Any]]
+    entries: list[PointRecord]
     command: str = ""
     parent_run_id: Optional[str] = None
     out_dir: Optional[Path] = None
@@ -124,10 +125,10 @@ def render(sweep: Sweep) -> str:
     if ok:
         lines.append(_table(
             [knob or "job", "round_total_s", "round_avg_tok_s", "decode_avg_tok_s", "round_total_generated"],
-            [[analysis.knob_value(e, knob) if knob else e["job_num"],
+            [[analysis.knob_value(e, knob) if knob else e.job_num,
               f"{e['outcome']['metrics']['round_total_s']:.3f}", f"{e['outcome']['metrics']['round_avg_tok_s']:.1f}",
               f"{e['outcome']['metrics']['decode_avg_tok_s']:.1f}",
-              int(e["outcome"]["metrics"]["round_total_generated"])] for e in ok]))
+              int(e.metrics["round_total_generated"])] for e in ok]))
     preds = analysis.prediction_rows(entries)
     lines += ["", "## Predicted vs measured", ""]
     if preds:
@@ -171,7 +172,7 @@ def compare(a: Sweep, b: Sweep, out_dir: Path) -> list[Path]:
         seen: dict[Any, int] = {}
         keyed = {}
         for e in entries:
-            v = analysis.knob_value(e, knob) if knob else e["job_num"]
+            v = analysis.knob_value(e, knob) if knob else e.job_num
             keyed[(v, seen.get(v, 0))] = e
             seen[v] = seen.get(v, 0) + 1
         return keyed
@@ -186,8 +187,8 @@ def compare(a: Sweep, b: Sweep, out_dir: Path) -> list[Path]:
             if e is None:
                 cells += ["-", "-"]
                 continue
-            cells.append(matrix.status_label(e["outcome"]))
-            t = e["outcome"]["metrics"].get("round_avg_tok_s") if e["outcome"]["status"] == "pass" else None
+            cells.append(matrix.status_label(e.outcome))
+            t = e.metrics.get("round_avg_tok_s") if e.status == Status.PASS else None
             cells.append(f"{t:.1f}" if t else "-")
             tok.append(t)
         cells.append(f"{tok[1] / tok[0]:.3f}" if len(tok) == 2 and all(tok) else "-")

@@ -9,6 +9,7 @@ front: parallel jobs on a fresh sqlite file race on schema creation.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -18,6 +19,8 @@ from typing import Any, Optional
 from urllib.parse import urlparse
 
 from m9.config import TrackingConfig
+from m9.journal import PointRecord
+from m9.outcome import Outcome, Status
 from m9.provenance import JobInfo, process_gone, process_identity, versions
 
 DEFAULT_DB = Path("outputs") / "mlflow.db"
@@ -43,25 +46,45 @@ def _artifact_location(uri: str) -> Optional[str]:
 
 
 def _client(cfg: TrackingConfig):
+    return _client_for(resolve_uri(cfg))
+
+
+@functools.lru_cache(maxsize=8)
+def _client_for(uri: str):
+    # One client per store and process: a sqlite store's client opens its database engine once, not per call.
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=resolve_uri(cfg))
+    return MlflowClient(tracking_uri=uri)
+
+
+_EXPERIMENT_IDS: dict[tuple[str, str], str] = {}
 
 
 def init_store(cfg: TrackingConfig) -> Optional[str]:
-    """Create the store's schema and the experiment if missing; returns the experiment id (None when disabled)."""
+    """Create the store's schema and the experiment if missing; returns the experiment id (None when disabled).
+    Looked up once per process and store."""
     if cfg.backend == "none":
         return None
     uri = resolve_uri(cfg)
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    client = _client(cfg)
-    experiment = client.get_experiment_by_name(cfg.experiment)
-    if experiment is not None:
-        return experiment.experiment_id
-    # MLflow 3's UI opens an experiment on its GenAI overview unless the experiment says it holds model runs
-    return client.create_experiment(cfg.experiment, artifact_location=_artifact_location(uri),
-                                    tags={_EXPERIMENT_KIND: "custom_model_development"})
+    experiment_id = _experiment_id(cfg)
+    if experiment_id is None:  # MLflow 3's UI opens an experiment on its GenAI overview unless it holds model runs
+        experiment_id = _client(cfg).create_experiment(cfg.experiment, artifact_location=_artifact_location(uri),
+                                                       tags={_EXPERIMENT_KIND: "custom_model_development"})
+        _EXPERIMENT_IDS[uri, cfg.experiment] = experiment_id
+    return experiment_id
+
+
+def _experiment_id(cfg: TrackingConfig) -> Optional[str]:
+    """The experiment's id, None if it does not exist (yet)."""
+    key = (resolve_uri(cfg), cfg.experiment)
+    if key not in _EXPERIMENT_IDS:
+        experiment = _client(cfg).get_experiment_by_name(cfg.experiment)
+        if experiment is None:
+            return None
+        _EXPERIMENT_IDS[key] = experiment.experiment_id
+    return _EXPERIMENT_IDS[key]
 
 
 def _text(value: Any, cap: int) -> str:
@@ -143,36 +166,35 @@ def start_point(cfg: TrackingConfig, job: JobInfo, params: dict[str, Any]) -> Op
     return run.info.run_id
 
 
-def finish_point(cfg: TrackingConfig, run_id: str, entry: dict[str, Any], artifacts: list[Path],
+def finish_point(cfg: TrackingConfig, run_id: str, record: PointRecord, artifacts: list[Path],
                  base: Optional[Path] = None) -> str:
     """Land a point's outcome on its run: status and failure tags, metrics, each repeat as steps, artifacts; then
     close it (FAILED for a failed point, else FINISHED)."""
     from mlflow.entities import Metric, RunTag
 
     client = _client(cfg)
-    outcome = entry["outcome"]
-    runtime = outcome.get("runtime", {})
+    outcome = record.outcome
     tags = {
-        "status": outcome["status"],
-        "failure_kind": outcome["failure_kind"] or "",
-        "signature": outcome["signature"],
-        "notes": "; ".join(outcome["notes"]),
-        "notes_json": json.dumps(outcome["notes"]) if outcome["notes"] else "",
-        "backend": str(runtime.get("backend", "")),
-        "device_kind": str(runtime.get("device_kind", "")),
-        "device_count": str(runtime.get("device_count", "")),
-        "prediction_mismatch": str(any("differs from predicted" in n for n in outcome["notes"])).lower(),
+        "status": outcome.status.value,
+        "failure_kind": outcome.failure_kind or "",
+        "signature": outcome.signature,
+        "notes": "; ".join(outcome.notes),
+        "notes_json": json.dumps(outcome.notes) if outcome.notes else "",
+        "backend": str(outcome.runtime.get("backend", "")),
+        "device_kind": str(outcome.runtime.get("device_kind", "")),
+        "device_count": str(outcome.runtime.get("device_count", "")),
+        "prediction_mismatch": str(any("differs from predicted" in n for n in outcome.notes)).lower(),
     }
     now_ms = int(time.time() * 1000)
-    metrics = [Metric(k, float(v), now_ms, 0) for k, v in sorted(outcome["metrics"].items()) if v is not None]
+    metrics = [Metric(k, float(v), now_ms, 0) for k, v in sorted(outcome.metrics.items()) if v is not None]
     metrics += [Metric(f"repeat_{k}", float(v), now_ms, step)  # each repeat as a step: its spread in the UI's charts
-                for step, trial in enumerate(outcome.get("repeats", ())) for k, v in sorted(trial.items())
+                for step, trial in enumerate(outcome.repeats) for k, v in sorted(trial.items())
                 if isinstance(v, (int, float)) and not isinstance(v, bool)]
     client.log_batch(run_id, tags=[RunTag(k, _text(v, _TAG_MAX)) for k, v in tags.items() if v != ""])
     for start in range(0, len(metrics), 1000):
         client.log_batch(run_id, metrics=metrics[start : start + 1000])
     log_artifacts(cfg, run_id, artifacts, base)
-    client.set_terminated(run_id, status="FAILED" if outcome["status"] == "fail" else "FINISHED")
+    client.set_terminated(run_id, status="FAILED" if outcome.status == Status.FAIL else "FINISHED")
     return run_id
 
 
@@ -227,11 +249,11 @@ class LiveSeries:
         self.pending, self.last = [], time.monotonic()
 
 
-def record_point(cfg: TrackingConfig, job: JobInfo, entry: dict[str, Any], artifacts: list[Path],
+def record_point(cfg: TrackingConfig, job: JobInfo, record: PointRecord, artifacts: list[Path],
                  base: Optional[Path] = None) -> Optional[str]:
     """A point that had no live phase (rejected, planned-then-recorded): its run in one go."""
-    run_id = start_point(cfg, job, entry["params"])
-    return finish_point(cfg, run_id, entry, artifacts, base) if run_id else None
+    run_id = start_point(cfg, job, record.params)
+    return finish_point(cfg, run_id, record, artifacts, base) if run_id else None
 
 
 def _parse(value: str) -> Any:
@@ -249,14 +271,13 @@ def _parse(value: str) -> Any:
 
 def find_sweep(cfg: TrackingConfig, ref: Optional[str] = None) -> Optional[dict[str, Any]]:
     """The parent run of a sweep by sweep id or run id (None: the latest sweep), as a dict; None if not found."""
-    client = _client(cfg)
-    experiment = client.get_experiment_by_name(cfg.experiment)
-    if experiment is None:
+    client, experiment_id = _client(cfg), _experiment_id(cfg)
+    if experiment_id is None:
         return None
     if ref and "'" in ref:
         return None  # no sweep id or run id has a quote; keep it out of the search filter
     query = "tags.kind = 'sweep'" + (f" and tags.sweep_id = '{ref}'" if ref else "")
-    runs = client.search_runs([experiment.experiment_id], query, order_by=["attributes.start_time DESC"],
+    runs = client.search_runs([experiment_id], query, order_by=["attributes.start_time DESC"],
                               max_results=1)
     if not runs and ref:
         try:
@@ -270,67 +291,65 @@ def find_sweep(cfg: TrackingConfig, ref: Optional[str] = None) -> Optional[dict[
             "tags": dict(run.data.tags), "metrics": dict(run.data.metrics)}
 
 
-def load_points(cfg: TrackingConfig, parent: dict[str, Any]) -> list[dict[str, Any]]:
-    """The journal entries of a sweep's points (``parent`` from ``find_sweep``), rebuilt from their runs."""
+def load_points(cfg: TrackingConfig, parent: dict[str, Any]) -> list[PointRecord]:
+    """The records of a sweep's points (``parent`` from ``find_sweep``), rebuilt from their runs."""
     client = _client(cfg)
     runs = client.search_runs([parent["experiment_id"]], f"tags.mlflow.parentRunId = '{parent['run_id']}'",
                               max_results=5000)
-    return sorted((_entry(run) for run in runs), key=lambda e: e["job_num"])
+    return sorted((_record(run) for run in runs), key=lambda r: r.job_num)
 
 
-def find_point(cfg: TrackingConfig, key: str) -> Optional[dict[str, Any]]:
-    """The journal entry of the newest finished point run with this ``point_key``, or None."""
-    client = _client(cfg)
-    experiment = client.get_experiment_by_name(cfg.experiment)
-    if experiment is None or not key.isalnum():
+def find_point(cfg: TrackingConfig, key: str) -> Optional[PointRecord]:
+    """The record of the newest finished point run with this ``point_key``, or None."""
+    client, experiment_id = _client(cfg), _experiment_id(cfg)
+    if experiment_id is None or not key.isalnum():
         return None
-    runs = client.search_runs([experiment.experiment_id], f"tags.kind = 'point' and tags.point_key = '{key}'",
+    runs = client.search_runs([experiment_id], f"tags.kind = 'point' and tags.point_key = '{key}'",
                               order_by=["attributes.start_time DESC"], max_results=50)
     done = [r for r in runs if r.info.status in ("FINISHED", "FAILED") and r.data.tags.get("status")]
-    return _entry(done[0]) if done else None  # a RUNNING or KILLED run has no outcome
+    return _record(done[0]) if done else None  # a RUNNING or KILLED run has no outcome
 
 
 def reap_stale_sweeps(cfg: TrackingConfig) -> list[dict[str, str]]:
     """Close as KILLED every sweep run (and its running point runs) left RUNNING by a launching process of this host
     that no longer exists: a SIGKILLed sweep cannot close its own record. Returns the reaped runs' tags."""
-    client = _client(cfg)
-    experiment = client.get_experiment_by_name(cfg.experiment)
-    if experiment is None:
+    client, experiment_id = _client(cfg), _experiment_id(cfg)
+    if experiment_id is None:
         return []
     reaped = []
-    for run in client.search_runs([experiment.experiment_id],
+    for run in client.search_runs([experiment_id],
                                   "tags.kind = 'sweep' and attributes.status = 'RUNNING'", max_results=1000):
         owner = run.data.tags.get("launcher_process", "")
         if not owner or not process_gone(owner):
             continue
         run_id = run.info.run_id
-        _kill_running_children(client, experiment.experiment_id, run_id)
+        _kill_running_children(client, experiment_id, run_id)
         client.set_tag(run_id, "ended_by", f"closed by a later sweep: its launching process {owner} was gone")
         client.set_terminated(run_id, status="KILLED")
         reaped.append(dict(run.data.tags))
     return reaped
 
 
-def _entry(run) -> dict[str, Any]:
-    """A point run as a journal entry."""
+def _record(run) -> PointRecord:
+    """A point run as a point record."""
     t, params = run.data.tags, {k: _parse(v) for k, v in run.data.params.items()}
-    return {
-        "sweep_id": t.get("sweep_id", ""),
-        "job_num": int(t.get("job_num", 0)),
-        "overrides": json.loads(t["overrides_json"]) if "overrides_json" in t else t.get("overrides", "").split(),
-        "run_id": run.info.run_id,
-        "output_dir": t.get("output_dir", ""),
-        "point_key": t.get("point_key", ""),
-        "max_seqs": params.get("engine.max_seqs"),
-        "max_pages": params.get("resolved.max_pages"),
-        "prompts": params.get("resolved.num_prompts"),
-        "outcome": {
-            "status": t.get("status", ""),
-            "failure_kind": t.get("failure_kind") or None,
-            "signature": t.get("signature", ""),
-            "metrics": dict(run.data.metrics),
-            "notes": json.loads(t.get("notes_json", "[]")),
-            "runtime": {k: t.get(k, "") for k in ("backend", "device_kind", "device_count")},
-        },
-        "params": params,
-    }
+    return PointRecord(
+        sweep_id=t.get("sweep_id", ""),
+        job_num=int(t.get("job_num", 0)),
+        overrides=tuple(json.loads(t["overrides_json"]) if "overrides_json" in t else t.get("overrides", "").split()),
+        output_dir=t.get("output_dir", ""),
+        point_key=t.get("point_key", ""),
+        max_seqs=params.get("engine.max_seqs"),
+        max_pages=params.get("resolved.max_pages"),
+        prompts=params.get("resolved.num_prompts"),
+        outcome=Outcome(
+            status=Status(t["status"]),
+            failure_kind=t.get("failure_kind") or None,
+            signature=t.get("signature", ""),
+            metrics=dict(run.data.metrics),
+            notes=tuple(json.loads(t.get("notes_json", "[]"))),
+            runtime={k: t.get(k, "") for k in ("backend", "device_kind", "device_count")},
+        ),
+        params=params,
+        run_id=run.info.run_id,
+    )

@@ -12,8 +12,9 @@ from typing import Any, Optional, Sequence
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from m9 import matrix, preflight, progress, tracking, warm
-from m9.config import M9Config, TrackingConfig, from_hydra, to_dict
-from m9.outcome import Outcome
+from m9.config import M9Config, TrackingConfig, to_dict
+from m9.journal import PointRecord
+from m9.outcome import Outcome, Status
 from m9.provenance import JobInfo, local_device_kind, point_key
 from m9.sla import parse_sla
 from m9.sweep.record import SweepRecord
@@ -69,10 +70,7 @@ class Driver:
 
     def compose(self, overrides: Sequence[str]) -> M9Config:
         """Compose one point without judging its values (a search's probes: the planner judges those)."""
-        try:
-            return from_hydra(self._compose(list(overrides)))
-        except Exception as exc:
-            raise preflight.BadInput(preflight.one_line(exc)) from exc
+        return preflight.check_point(self._compose, list(overrides), values=False)
 
     # --- the record -------------------------------------------------------------------------------------------
 
@@ -91,8 +89,8 @@ class Driver:
             raise SystemExit(3) from exc
         progress.open_display(n_points)
 
-    def close(self, status: str, extra: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
-        """Close the record; on FINISHED print the matrix and the boundary. Returns the sweep's entries."""
+    def close(self, status: str, extra: Optional[dict[str, Any]] = None) -> list[PointRecord]:
+        """Close the record; on FINISHED print the matrix and the boundary. Returns the sweep's points."""
         progress.close_display()
         warm.discard()  # the sweep's points are done: its warm engine child goes now, not at exit
         if self.record is None or self.record.closed:
@@ -102,9 +100,8 @@ class Driver:
             return entries
         table = matrix.render(entries, parse_sla((extra or {}).get("sla")))
         (self.sweep_dir / "matrix.md").write_text(table + "\n")
-        counts = Counter(e["outcome"]["status"] for e in entries)
-        tally = ", ".join(f"{counts[s]} {s}" for s in ("pass", "fail", "rejected", "planned")
-                          if s != "planned" or s in counts)
+        counts = Counter(e.status for e in entries)
+        tally = ", ".join(f"{counts[s]} {s}" for s in Status if s != Status.PLANNED or s in counts)
         reused = f" ({self.n_reused} reused from earlier sweeps)" if self.n_reused else ""
         boundary = summary.get("boundary", "no point ran or was rejected")
         frontier = f"\n\n{matrix.search_table(extra)}" if extra and len(extra["rows"]) > 1 else ""
@@ -141,7 +138,7 @@ class Driver:
             _, outcomes[i] = adopt(found, job)
             self.n_reused += 1
             print(f"[m9] point {job.job_num} ({job.run_name}): {outcomes[i].status.upper()}, reused from sweep "
-                  f"{found['sweep_id']} job {found['job_num']} (hydra.sweeper.resume=false measures it again)",
+                  f"{found.sweep_id} job {found.job_num} (hydra.sweeper.resume=false measures it again)",
                   flush=True)
             display.end_point(outcomes[i].status)
         if here:

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from m9 import tracking
 from m9.config import TrackingConfig
-from m9.journal import read_sweep, read_sweep_meta, write_json, write_sweep_meta
+from m9.journal import PointRecord, read_sweep, read_sweep_meta, write_json, write_sweep_meta
 from m9.provenance import process_identity
 
 
@@ -40,7 +40,7 @@ class SweepRecord:
         """The sweep's MLflow run, when tracked."""
         return self.meta["parent_run_id"]
 
-    def close(self, status: str, extra: Optional[dict[str, Any]] = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def close(self, status: str, extra: Optional[dict[str, Any]] = None) -> tuple[list[PointRecord], dict[str, Any]]:
         """Close the sweep (``FINISHED``, ``FAILED`` or ``KILLED``): summary and report on the parent run; ``extra``
         (a search's result) is added to the record and overrides the summary's keys. Returns the sweep's entries
         and summary. The parent run is terminated even when the report or the summary fails."""
