@@ -86,3 +86,30 @@ def test_sweep_records_parent_and_children_on_a_tracking_server(tmp_path, mlflow
         assert metrics["round_total_generated"] == int(tags["overrides"].split()[0].split("=")[1]) * 16
     arts = _api(mlflow_server, f"artifacts/list?run_id={parent['info']['run_id']}")
     assert {"report.md", "throughput.png", "pages.png"} <= {f["path"] for f in arts.get("files", [])}
+
+
+def test_credentials_in_the_tracking_uri_leave_no_trace(tmp_path, mlflow_server):
+    """The server takes any basic auth; the secret must reach no param, tag, run name, artifact, log or report."""
+    user, secret = "m9user", "s3cr3tT0ken"
+    uri = mlflow_server.replace("http://", f"http://{user}:{secret}@")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "m9", "-m", "engine.max_seqs=2,3", "engine.max_seq_len=128",
+         "workload.max_new_tokens=16", "workload.n_rounds=1", "tracking.experiment=secret",
+         f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "credentials moved to MLFLOW_TRACKING_USERNAME/PASSWORD" in proc.stderr
+
+    exp = _api(mlflow_server, "experiments/get-by-name?experiment_name=secret")["experiment"]
+    runs = _api(mlflow_server, "runs/search", {"experiment_ids": [exp["experiment_id"]], "max_results": 100})["runs"]
+    assert len(runs) == 3 and all(r["info"]["status"] == "FINISHED" for r in runs)
+    point = next(r for r in runs if any(t["key"] == "kind" and t["value"] == "point" for t in r["data"]["tags"]))
+    params = {p["key"]: p["value"] for p in point["data"]["params"]}
+    assert params["tracking.uri"] == mlflow_server  # recorded, without its userinfo
+    leaks = [f"{where}: {text[:200]}" for where, text in [
+        ("runs", json.dumps(runs)), ("stdout", proc.stdout), ("stderr", proc.stderr),
+        *((str(p), p.read_bytes().decode(errors="replace")) for p in tmp_path.rglob("*") if p.is_file()
+          and p.name != "server.log")]
+        if secret in text or f"{user}:" in text or f"{user}@" in text]
+    assert not leaks, leaks  # the server's store, artifacts, the sweep folder, Hydra's files, reports, logs

@@ -17,6 +17,6 @@ def test_a_store_that_is_down_costs_the_run_not_the_record(tmp_path, monkeypatch
     outcome = run_point(cfg, job)  # rejected by the planner: recorded without a trial
     assert outcome.status == "rejected"
     entry = json.loads((tmp_path / "0" / "outcome.json").read_text())
-    assert entry["run_id"] is None and entry["tracking_error"].startswith("MlflowException")
+    assert entry["run_id"] is None and entry["tracking_error"].startswith("StoreUnreachable")
     assert entry["outcome"]["signature"].startswith("engine.max_pages=3 is too small")
-    assert "warning: point 0: tracking store: MlflowException" in capsys.readouterr().err
+    assert "warning: point 0: tracking store: StoreUnreachable" in capsys.readouterr().err

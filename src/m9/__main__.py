@@ -18,6 +18,7 @@ from m9.journal import read_sweep_meta
 from m9.outcome import PASS, PLANNED, Outcome
 from m9.point import run_point
 from m9.provenance import JobInfo, local_device_kind, point_key
+from m9.redact import move_uri_credentials
 from m9.sweep.driver import KEY_ENV
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -51,8 +52,7 @@ def _open_store(cfg) -> None:
     try:
         tracking.init_store(cfg.tracking)
     except Exception as exc:  # noqa: BLE001 - an unreachable store must stop the point before it runs, in one line
-        print(f"[m9] error: tracking store {tracking.resolve_uri(cfg.tracking)}: {type(exc).__name__}: "
-              f"{(str(exc).splitlines() or [''])[0]}", file=sys.stderr, flush=True)
+        print(f"[m9] error: {tracking.store_error(cfg.tracking, exc)}", file=sys.stderr, flush=True)
         sys.exit(3)
 
 
@@ -63,6 +63,9 @@ def _terminate(signum, frame) -> None:
 def main() -> None:
     """Console entry point: ``m9 report ...``, or hand over to Hydra (a single run is checked here first; a
     multirun's points are checked by the sweeper)."""
+    sys.argv[1:], moved = move_uri_credentials(sys.argv[1:])  # before Hydra records the command line anywhere
+    for line in moved:
+        print(f"[m9] {line}", file=sys.stderr)
     if sys.argv[1:2] == ["report"]:
         from m9 import report
 

@@ -22,9 +22,13 @@ except (OSError, AttributeError):  # not Linux: the parent's own cleanup still a
     _PRCTL = None
 
 
+_CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+
+
 def child_env(cfg: M9Config) -> dict[str, str]:
-    """This process's environment, with the point's ``JAX_PLATFORMS``."""
-    env = dict(os.environ)
+    """This process's environment, with the point's ``JAX_PLATFORMS`` and without tracking credentials (the engine
+    child never talks to the store)."""
+    env = {k: v for k, v in os.environ.items() if k not in _CREDENTIALS}
     if cfg.trial.jax_platforms:
         env["JAX_PLATFORMS"] = cfg.trial.jax_platforms
     env.setdefault("PYTHONUNBUFFERED", "1")

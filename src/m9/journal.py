@@ -19,6 +19,7 @@ from m9.config import M9Config, flatten
 from m9.outcome import Outcome, Status
 from m9.plan import Plan
 from m9.provenance import JobInfo
+from m9.redact import redact
 
 ENTRY = "outcome.json"
 SWEEP = "m9_sweep.json"
@@ -76,7 +77,7 @@ def make_record(job: JobInfo, cfg: M9Config, plan: Plan, outcome: Outcome) -> Po
     return PointRecord(
         sweep_id=job.sweep_id,
         job_num=job.job_num,
-        overrides=tuple(job.overrides),
+        overrides=tuple(redact(o) for o in job.overrides),
         output_dir=str(job.output_dir),
         point_key=job.point_key,
         max_seqs=cfg.engine.max_seqs,
@@ -89,7 +90,8 @@ def make_record(job: JobInfo, cfg: M9Config, plan: Plan, outcome: Outcome) -> Po
 
 def point_params(cfg: M9Config, plan: Plan) -> dict[str, Any]:
     """A point's params as recorded: the flattened config and what the plan resolved (``resolved.*``)."""
-    return {**flatten(cfg), **plan.resolved_params()}
+    params = {**flatten(cfg), **plan.resolved_params()}
+    return {k: redact(v) if isinstance(v, str) else v for k, v in params.items()}
 
 
 def write_json(path: Path, data: dict[str, Any]) -> Path:

@@ -84,8 +84,7 @@ class Driver:
             self.record = SweepRecord(self.tracking, self.sweep_dir, command, grid, n_points,
                                       track=not self.plan_only, mode=mode)  # a plan measures nothing: no runs
         except Exception as exc:
-            print(f"[m9] error: tracking store {tracking.resolve_uri(self.tracking)}: {type(exc).__name__}: "
-                  f"{(str(exc).splitlines() or [''])[0]}", file=sys.stderr, flush=True)
+            print(f"[m9] error: {tracking.store_error(self.tracking, exc)}", file=sys.stderr, flush=True)
             raise SystemExit(3) from exc
         progress.open_display(n_points)
 
