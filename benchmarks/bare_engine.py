@@ -3,6 +3,10 @@ code: one import, one model build, then one engine (and its first compile) per p
 
 Usage: python benchmarks/bare_engine.py MAX_SEQS[,MAX_SEQS...] PROMPT_LEN NEW_TOKENS MAX_SEQ_LEN PAGE_SIZE ROUNDS
 Prints one JSON line: per point, per-round wall time and generated tokens.
+
+With ``--serve`` first (one point): build the model and the engine, run ROUNDS rounds to compile, print "ready",
+then run ROUNDS more rounds for every line read on stdin, printing their JSON line each time (a side that can
+alternate with another process round batch by round batch).
 """
 
 import json
@@ -30,13 +34,16 @@ def build_model(max_seq_len):
     return eqx.filter_jit(lambda k: lcfg.build(hax.Axis("vocab", 256), key=k))(jax.random.PRNGKey(0))
 
 
-def run_point(model, max_seqs, prompt_len, new, max_seq_len, page_size, rounds):
+def make_engine(model, max_seqs, prompt_len, new, max_seq_len, page_size):
     pages = max_seqs * -(-(prompt_len + new) // page_size)
     prefill = page_size * max(-(-max_seq_len // page_size), -(-max_seqs * prompt_len // page_size))
     ecfg = InferenceEngineConfig(max_seq_len=max_seq_len, page_size=page_size, max_seqs=max_seqs, max_pages=pages,
                                  max_seqs_in_prefill=max_seqs, max_prefill_size=prefill, compute_dtype=jnp.float32,
                                  max_queued_tokens=512)
-    engine = InferenceEngine.from_model_with_config(model, _Tok(), ecfg)
+    return InferenceEngine.from_model_with_config(model, _Tok(), ecfg)
+
+
+def run_rounds(engine, max_seqs, prompt_len, new, rounds):
     prompts = np.random.default_rng(0).integers(0, 256, size=(max_seqs, prompt_len)).tolist()
     out = []
     for r in range(rounds):
@@ -51,11 +58,27 @@ def run_point(model, max_seqs, prompt_len, new, max_seq_len, page_size, rounds):
     return out
 
 
+def run_point(model, max_seqs, prompt_len, new, max_seq_len, page_size, rounds):
+    engine = make_engine(model, max_seqs, prompt_len, new, max_seq_len, page_size)
+    return run_rounds(engine, max_seqs, prompt_len, new, rounds)
+
+
 def main(seqs, prompt_len, new, max_seq_len, page_size, rounds):
     model = build_model(max_seq_len)
     points = [run_point(model, int(s), prompt_len, new, max_seq_len, page_size, rounds) for s in seqs.split(",")]
     print(json.dumps(points[0] if len(points) == 1 else points))
 
 
+def serve(max_seqs, prompt_len, new, max_seq_len, page_size, rounds):
+    engine = make_engine(build_model(max_seq_len), max_seqs, prompt_len, new, max_seq_len, page_size)
+    run_rounds(engine, max_seqs, prompt_len, new, rounds)
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        print(json.dumps(run_rounds(engine, max_seqs, prompt_len, new, rounds)), flush=True)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], *map(int, sys.argv[2:7]))
+    if sys.argv[1] == "--serve":
+        serve(*map(int, sys.argv[2:8]))
+    else:
+        main(sys.argv[1], *map(int, sys.argv[2:7]))
