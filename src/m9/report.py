@@ -126,8 +126,8 @@ def render(sweep: Sweep) -> str:
         lines.append(_table(
             [knob or "job", "round_total_s", "round_avg_tok_s", "decode_avg_tok_s", "round_total_generated"],
             [[analysis.knob_value(e, knob) if knob else e.job_num,
-              f"{e['outcome']['metrics']['round_total_s']:.3f}", f"{e['outcome']['metrics']['round_avg_tok_s']:.1f}",
-              f"{e['outcome']['metrics']['decode_avg_tok_s']:.1f}",
+              f"{e.metrics['round_total_s']:.3f}", f"{e.metrics['round_avg_tok_s']:.1f}",
+              f"{e.metrics['decode_avg_tok_s']:.1f}",
               int(e.metrics["round_total_generated"])] for e in ok]))
     preds = analysis.prediction_rows(entries)
     lines += ["", "## Predicted vs measured", ""]
