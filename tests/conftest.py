@@ -26,3 +26,27 @@ def compose_m9(overrides: list[str] | None = None) -> M9Config:
 def compose_config():
     """The compose helper as a fixture."""
     return compose_m9
+
+
+def _slurm_up() -> bool:
+    import shutil
+    import subprocess
+
+    if not shutil.which("sbatch"):
+        return False
+    ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True)
+    return "UP" in ping.stdout and subprocess.run(["sacct", "-n", "-X", "-S", "now"], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def slurm() -> str:
+    """A local single-node SLURM with accounting, started once for every test that needs it by the project's own
+    script (as CI does); the partition name. Skipped where it cannot be started (not root, not Debian)."""
+    import os
+    import subprocess
+
+    if not _slurm_up():
+        if os.geteuid() != 0:
+            pytest.skip("needs a local SLURM: sudo bash launchers/slurm/start.sh")
+        subprocess.run(["bash", str(ROOT / "launchers" / "slurm" / "start.sh")], check=True, timeout=900)
+    return "debug"

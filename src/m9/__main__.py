@@ -30,6 +30,9 @@ register_schema()
 def _run(cfg: DictConfig) -> Outcome:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
+    # In a submitit job too (its runner ignores SIGTERM): SLURM's SIGTERM at a time limit or scancel stops the
+    # point's trial and leaves its run KILLED; the sweep then records the job with SLURM's verdict.
+    signal.signal(signal.SIGTERM, _terminate)
     m9cfg = from_hydra(cfg)
     meta = read_sweep_meta(Path(hc.sweep.dir)) if multirun else None
     job = JobInfo(

@@ -27,11 +27,13 @@ class Status(StrEnum):
 
 
 PASS, REJECTED, FAIL, PLANNED = Status.PASS, Status.REJECTED, Status.FAIL, Status.PLANNED
-FAILURE_KINDS = ("out_of_pages", "oom", "nan", "crash", "timeout", "truncated", "unserved", "engine_error")
+FAILURE_KINDS = ("out_of_pages", "oom", "nan", "crash", "timeout", "truncated", "unserved", "engine_error",
+                 # the point's whole job ended without a result (m9.sweep.jobs): the scheduler's view of it
+                 "job_killed", "job_timeout", "job_oom")
 # Kinds that follow from the config alone (page and memory arithmetic, the decode budget, prefill admission): the
 # same point fails the same way every time, so a search trusts one trial. The others (a crash, NaNs, a hang, an
 # unexpected error) may be the hardware or the runtime having a bad moment, and are confirmed by repeating.
-DETERMINISTIC_KINDS = frozenset({"out_of_pages", "oom", "truncated", "unserved"})
+DETERMINISTIC_KINDS = frozenset({"out_of_pages", "oom", "truncated", "unserved", "job_oom"})
 
 _OOM_MARKERS = ("RESOURCE_EXHAUSTED", "Out of memory", "out of memory", "MemoryError", "Scoped allocation")
 
@@ -104,6 +106,11 @@ def _exit_signature(returncode: int) -> str:
 def rejected(plan: Plan) -> Outcome:
     """The planner refused the point."""
     return Outcome(status=REJECTED, signature="; ".join(plan.rejections), metrics=_predictions(plan))
+
+
+def job_lost(plan: Plan, kind: str, signature: str) -> Outcome:
+    """The point's job ended without a result: the scheduler's verdict, beside the plan's predictions."""
+    return Outcome(status=FAIL, failure_kind=kind, signature=signature, metrics=_predictions(plan))
 
 
 def planned(plan: Plan) -> Outcome:

@@ -9,7 +9,7 @@ from pathlib import Path
 from m9 import progress, tracking
 from m9.config import M9Config, to_dict
 from m9.journal import ENTRY, make_record, point_params, write_record
-from m9.outcome import FAIL, PLANNED, REJECTED, Outcome, combine, planned, rejected
+from m9.outcome import FAIL, PLANNED, REJECTED, Outcome, combine, job_lost, planned, rejected
 from m9.plan import Plan, make_plan, validate
 from m9.provenance import JobInfo
 from m9.trial import LOG_NAME, RESULT, run_trial
@@ -52,6 +52,29 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
         write_record(record.replace(run_id=run_id, tracking_error=store_errors[-1] if store_errors else None))
     print(summary(job, plan.max_pages, outcome), flush=True)
     display.end_point(outcome.status)
+    return outcome
+
+
+def record_lost(cfg: M9Config, job: JobInfo, signature: str, kind: str, logs: tuple[str, ...] = ()) -> Outcome:
+    """Record a point whose job ended without a result (run by the sweeping process, not the job): the failure the
+    scheduler saw, on the run the job had opened if it got that far, else on a new one; journal first."""
+    plan = make_plan(cfg)
+    outcome = job_lost(plan, kind, signature)
+    record = make_record(job, cfg, plan, outcome)
+    write_record(record)
+    store_errors: list[str] = []
+    if not cfg.trial.plan_only and cfg.tracking.backend != "none":
+        artifacts = [*map(Path, logs), *(d / LOG_NAME for d in _trial_dirs(cfg, job.output_dir))]
+
+        def write():
+            run_id = tracking.job_run(cfg.tracking, job)
+            return (tracking.finish_point(cfg.tracking, run_id, record, artifacts, job.output_dir) if run_id
+                    else tracking.record_point(cfg.tracking, job, record, artifacts, job.output_dir))
+
+        run_id = _guarded(job, store_errors, write)
+        write_record(record.replace(run_id=run_id, tracking_error=store_errors[-1] if store_errors else None))
+    print(summary(job, plan.max_pages, outcome), flush=True)
+    progress.current().end_point(outcome.status)
     return outcome
 
 

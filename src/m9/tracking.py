@@ -202,6 +202,10 @@ def start_point(cfg: TrackingConfig, job: JobInfo, params: dict[str, Any]) -> Op
     }
     if job.parent_run_id:
         tags["mlflow.parentRunId"] = job.parent_run_id
+        earlier = job_run(cfg, job)
+        if earlier is not None:  # the same job again (requeued after a preemption): one point, one run
+            client.update_run(earlier, status="RUNNING")
+            return earlier
     run = client.create_run(init_store(cfg), tags={k: _text(v, _TAG_MAX) for k, v in tags.items() if v != ""})
     entries = [Param(k, _text(v, _PARAM_MAX)) for k, v in sorted(params.items())]
     for start in range(0, len(entries), 100):  # MLflow takes at most 100 params per batch
@@ -239,6 +243,18 @@ def finish_point(cfg: TrackingConfig, run_id: str, record: PointRecord, artifact
     log_artifacts(cfg, run_id, artifacts, base)
     client.set_terminated(run_id, status="FAILED" if outcome.status == Status.FAIL else "FINISHED")
     return run_id
+
+
+def job_run(cfg: TrackingConfig, job: JobInfo) -> Optional[str]:
+    """The run a sweep's job opened for its point and never finished (its process was killed, or the job was
+    requeued), or None."""
+    if not job.parent_run_id:
+        return None
+    runs = _client(cfg).search_runs(
+        [init_store(cfg)], f"tags.mlflow.parentRunId = '{job.parent_run_id}' and tags.job_num = '{job.job_num}'",
+        max_results=10)
+    unfinished = [r for r in runs if "status" not in r.data.tags]  # a finished point carries its status tag
+    return unfinished[0].info.run_id if unfinished else None
 
 
 def kill_point(cfg: TrackingConfig, run_id: str) -> None:

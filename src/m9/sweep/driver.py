@@ -17,6 +17,7 @@ from m9.journal import PointRecord
 from m9.outcome import Outcome, Status
 from m9.provenance import JobInfo, local_device_kind, point_key
 from m9.sla import parse_sla
+from m9.sweep.jobs import LostJob
 from m9.sweep.record import SweepRecord
 from m9.sweep.resume import FinishedPoints, adopt
 
@@ -146,9 +147,14 @@ class Driver:
             for i, overrides, cfg, key in pending:
                 outcomes[i] = run_point(cfg, self._job(overrides, key))
         elif pending:
+            jobs = [self._job(overrides, key) for _, overrides, _, key in pending]
             batch = [[*ov, f"++hydra.job.env_set.{KEY_ENV}={key}"] for _, ov, _, key in pending]
-            returns = self.launcher.launch(batch, initial_job_idx=self.job_idx)
-            self.job_idx += len(batch)
-            for (i, *_), ret in zip(pending, returns):
-                outcomes[i] = ret.return_value  # a job that raised is a bug in m9: this re-raises it, loudly
+            returns = self.launcher.launch(batch, initial_job_idx=jobs[0].job_num)
+            for (i, _, cfg, _), job, ret in zip(pending, jobs, returns):
+                value = ret.return_value  # a job that raised is a bug in m9: this re-raises it, loudly
+                if isinstance(value, LostJob):  # killed from outside, past its time limit, node lost: data
+                    from m9.point import record_lost
+
+                    value = record_lost(cfg, job, value.signature, value.kind, value.logs)
+                outcomes[i] = value
         return outcomes  # type: ignore[return-value]

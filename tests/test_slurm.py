@@ -1,0 +1,67 @@
+"""Sweeps on a real (local, single-node) SLURM through ``hydra/launcher=slurm``: every job comes back, even one
+killed from outside or past its time limit, and is recorded once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+
+def _wait_for(what: str, check, timeout_s: float, proc: subprocess.Popen):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        assert proc.poll() is None, f"the sweep ended before {what}: {proc.stdout.read()[-3000:]}"
+        time.sleep(0.5)
+    raise AssertionError(f"no {what} within {timeout_s:g}s")
+
+
+def test_a_killed_job_and_a_timed_out_job_are_recorded_and_the_sweep_goes_on(tmp_path, slurm):
+    sweep, db = tmp_path / "sweep", tmp_path / "mlflow.db"
+    env = {**os.environ, "M9_ALLOW_FAULT_INJECTION": "1"}
+    # points: 0 healthy, 1 hangs (SIGKILLed below with scancel), 2 healthy, 3 hangs past the 1-minute time limit
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "m9", "-m", "hydra/launcher=slurm", f"hydra.launcher.partition={slurm}",
+         "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=0", "engine.max_seqs=2,3",
+         "trial.inject_fault=null,hang", "trial.timeout_s=600", "engine.max_seq_len=64", "workload.max_new_tokens=8",
+         "workload.n_rounds=1", f"tracking.uri=sqlite:///{db}", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for("hang in point 1", lambda: (sweep / "1" / "trial.log").exists() and
+                  "injecting fault hang" in (sweep / "1" / "trial.log").read_text(), 240, proc)
+        job_dir = _wait_for("point 1's job", lambda: next((sweep / ".submitit").glob("*_1"), None), 30, proc)
+        subprocess.run(["scancel", "--signal=KILL", job_dir.name], check=True)
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-4000:]
+
+    records = {int(p.parent.name): json.loads(p.read_text()) for p in sweep.glob("*/outcome.json")}
+    kinds = {n: (r["outcome"]["status"], r["outcome"]["failure_kind"]) for n, r in records.items()}
+    assert kinds == {0: ("pass", None), 1: ("fail", "job_killed"), 2: ("pass", None), 3: ("fail", "job_timeout")}, out
+    assert f"job {job_dir.name} ended" in records[1]["outcome"]["signature"]
+    assert "ended TIMEOUT" in records[3]["outcome"]["signature"] and "DUE TO TIME LIMIT" in records[3]["outcome"]["signature"]
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    experiment = client.get_experiment_by_name("m9")
+    points = client.search_runs([experiment.experiment_id], "tags.kind = 'point'")
+    assert sorted(r.data.tags["job_num"] for r in points) == ["0", "1", "2", "3"]  # each point recorded once
+    by_job = {r.data.tags["job_num"]: r for r in points}
+    assert by_job["1"].info.status == "FAILED" and by_job["1"].data.tags["failure_kind"] == "job_killed"
+    assert by_job["3"].info.status == "FAILED" and by_job["3"].data.tags["failure_kind"] == "job_timeout"
+    assert by_job["0"].info.status == by_job["2"].info.status == "FINISHED"
+
+    report = (sweep / "report.md").read_text()
+    assert "FAIL (job_killed)" in report and "FAIL (job_timeout)" in report and report.count("| PASS |") == 2
