@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from m9 import preflight, progress, tracking
+from m9 import CONF_DIR, preflight, progress, tracking
 from m9.config import from_hydra, register_schema, to_dict
 from m9.journal import read_sweep_meta
 from m9.outcome import PASS, PLANNED, Outcome
@@ -21,7 +21,6 @@ from m9.provenance import JobInfo, local_device_kind, point_key
 from m9.redact import move_uri_credentials
 from m9.sweep.driver import KEY_ENV
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 register_schema()
 

@@ -1,4 +1,4 @@
-"""Puts the repository's ``launchers/`` folder on m9's config search path, so ``hydra/launcher=slurm`` finds the
+"""Puts m9's ``launchers/`` folder on m9's config search path, so ``hydra/launcher=slurm`` finds the
 cluster profiles kept there. It touches only m9's own app (the one whose primary config is m9's ``conf/``)."""
 
 from __future__ import annotations
@@ -8,9 +8,7 @@ from pathlib import Path
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
-_ROOT = Path(__file__).resolve().parents[3]
-CONF_DIR = _ROOT / "conf"
-LAUNCHERS_DIR = _ROOT / "launchers"
+from m9 import CONF_DIR, LAUNCHERS_DIR
 
 
 class M9LaunchersSearchPath(SearchPathPlugin):
