@@ -65,3 +65,58 @@ def test_a_killed_job_and_a_timed_out_job_are_recorded_and_the_sweep_goes_on(tmp
 
     report = (sweep / "report.md").read_text()
     assert "FAIL (job_killed)" in report and "FAIL (job_timeout)" in report and report.count("| PASS |") == 2
+
+
+def _task_pid(array_task: str, rank: int) -> int | None:
+    """The pid of a running SLURM task (submitit's runner) of array element ``array_task`` with this rank."""
+    for proc in Path("/proc").iterdir():
+        try:
+            env = dict(kv.split("=", 1) for kv in (proc / "environ").read_bytes().decode(errors="replace")
+                       .split("\0") if "=" in kv)
+            cmd = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        if ("submitit.core._submit" in cmd and env.get("SLURM_ARRAY_TASK_ID") == array_task
+                and env.get("SLURM_PROCID") == str(rank)):
+            return int(proc.name)
+    return None
+
+
+def test_a_point_as_two_slurm_tasks_is_one_runtime_recorded_once_and_a_dead_task_fails_it(tmp_path, slurm):
+    sweep, db = tmp_path / "sweep", tmp_path / "mlflow.db"
+    env = {**os.environ, "M9_ALLOW_FAULT_INJECTION": "1"}
+    # point 0: two healthy processes; point 1: both hang, then task 1 is SIGKILLed from outside
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "m9", "-m", "hydra/launcher=slurm", f"hydra.launcher.partition={slurm}",
+         "hydra.launcher.tasks_per_node=2", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=10",
+         "trial.inject_fault=null,hang", "trial.timeout_s=300", "engine.max_seqs=2", "engine.max_seq_len=64",
+         "workload.max_new_tokens=8", "workload.n_rounds=1", f"tracking.uri=sqlite:///{db}",
+         f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        hanging = [sweep / "1" / "trial.log", sweep / "1" / "rank_1" / "trial.log"]
+        _wait_for("both processes of point 1 hanging", lambda: all(
+            p.exists() and "injecting fault hang" in p.read_text() for p in hanging), 400, proc)
+        pid = _wait_for("task 1's process", lambda: _task_pid("1", 1), 30, proc)
+        os.kill(pid, 9)
+        killed_at = time.monotonic()
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-4000:]
+    assert time.monotonic() - killed_at < 120, "the surviving process waited for its dead peer"
+
+    records = {int(p.parent.name): json.loads(p.read_text()) for p in sweep.glob("*/outcome.json")}
+    assert sorted(records) == [0, 1]  # the peers' directories hold no record of their own
+    healthy, dead = records[0]["outcome"], records[1]["outcome"]
+    assert healthy["status"] == "pass" and healthy["metrics"]["process_count"] == 2, healthy
+    runtime = json.loads((sweep / "0" / "result.json").read_text())["runtime"]
+    assert runtime["process_count"] == 2  # one JAX distributed runtime across the two tasks
+    assert (dead["status"], dead["failure_kind"]) == ("fail", "job_killed") and "task 1" in dead["signature"], dead
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    points = client.search_runs([client.get_experiment_by_name("m9").experiment_id], "tags.kind = 'point'")
+    assert sorted(r.data.tags["job_num"] for r in points) == ["0", "1"]  # each point recorded once, by rank 0
+    by_job = {r.data.tags["job_num"]: r for r in points}
+    assert by_job["0"].data.metrics["process_count"] == 2 and by_job["1"].info.status == "FAILED"

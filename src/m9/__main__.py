@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from m9 import CONF_DIR, preflight, progress, tracking
+from m9 import CONF_DIR, multihost, preflight, progress, tracking
 from m9.config import from_hydra, register_schema, to_dict
 from m9.journal import read_sweep_meta
 from m9.outcome import PASS, PLANNED, Outcome
@@ -33,6 +33,7 @@ def _run(cfg: DictConfig) -> Outcome:
     # point's trial and leaves its run KILLED; the sweep then records the job with SLURM's verdict.
     signal.signal(signal.SIGTERM, _terminate)
     m9cfg = from_hydra(cfg)
+    rank, processes = multihost.processes()
     meta = read_sweep_meta(Path(hc.sweep.dir)) if multirun else None
     job = JobInfo(
         sweep_id=Path(hc.sweep.dir if multirun else hc.run.dir).name,
@@ -41,6 +42,8 @@ def _run(cfg: DictConfig) -> Outcome:
         output_dir=Path(hc.runtime.output_dir),
         parent_run_id=meta.get("parent_run_id") if meta else None,
         point_key=hc.job.env_set.get(KEY_ENV) or point_key(to_dict(m9cfg), local_device_kind()),
+        rank=rank,
+        processes=processes,
     )
     if not multirun and not m9cfg.trial.plan_only:
         _open_store(m9cfg)

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from m9 import progress, tracking
+from m9 import multihost, progress, tracking
 from m9.config import M9Config, to_dict
 from m9.journal import ENTRY, make_record, point_params, write_record
 from m9.outcome import FAIL, PLANNED, REJECTED, Outcome, combine, job_lost, planned, rejected
@@ -17,6 +17,8 @@ from m9.trial import LOG_NAME, RESULT, run_trial
 
 def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
     """Plan the point, run it if the plan allows, and record what happened. Never raises for a failed trial."""
+    if job.rank > 0:
+        return _run_peer(cfg, job)
     plan = make_plan(cfg)
     display = progress.current()
     out = job.output_dir
@@ -34,6 +36,9 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
         live = tracking.LiveSeries(cfg.tracking, run_id) if run_id else None
         try:
             outcome = _run_trials(cfg, plan, job, display, live)
+            if job.processes > 1:  # the other processes' trials ran alongside: the point passes only if all did
+                wait = cfg.trial.timeout_s
+                outcome = multihost.combine(outcome, multihost.gather(out, job.processes, wait), wait)
         except BaseException:  # interrupted: the run must not stay RUNNING
             if run_id:
                 _guarded(job, store_errors, lambda: tracking.kill_point(cfg.tracking, run_id))
@@ -78,6 +83,20 @@ def record_lost(cfg: M9Config, job: JobInfo, signature: str, kind: str, logs: tu
     return outcome
 
 
+def _run_peer(cfg: M9Config, job: JobInfo) -> Outcome:
+    """Process ``job.rank > 0`` of a multi-process point: the same trial beside process 0, its outcome left for
+    process 0 to record (nothing of its own goes to the journal or the store)."""
+    plan = make_plan(cfg)
+    if not plan.accepted and cfg.trial.enforce_plan:
+        return rejected(plan)  # process 0 records the rejection
+    where = multihost.rank_dir(job.output_dir, job.rank)
+    where.mkdir(parents=True, exist_ok=True)
+    print(f"[m9] point {job.job_num} rank {job.rank}/{job.processes}: running, log {where / LOG_NAME}", flush=True)
+    outcome = _run_trials(cfg, plan, job, progress.current(), None)
+    multihost.leave(job.output_dir, job.rank, outcome)
+    return outcome
+
+
 def _guarded(job: JobInfo, errors: list[str], write):
     """A write to the tracking store that must not end the sweep when the store is down or locked: a warning, the
     error appended to ``errors``, and None; the point's record is its journal entry either way."""
@@ -104,10 +123,10 @@ def _run_trials(cfg: M9Config, plan: Plan, job: JobInfo, display, live) -> Outco
             live(event)
 
     trials = []
-    for i, trial_dir in enumerate(_trial_dirs(cfg, job.output_dir)):
+    for i, trial_dir in enumerate(_trial_dirs(cfg, multihost.rank_dir(job.output_dir, job.rank))):
         label = str(job.job_num) + (f" repeat {i + 1}/{cfg.trial.repeats}" if cfg.trial.repeats > 1 else "")
         display.start_point(label, cfg.workload.n_rounds)
-        trials.append(run_trial(cfg, plan, trial_dir, on_progress=on_progress))
+        trials.append(run_trial(cfg, plan, trial_dir, on_progress=on_progress, processes=job.processes))
     return trials[0] if len(trials) == 1 else combine(trials)
 
 

@@ -30,6 +30,10 @@ class JobInfo:
     """The sweep's tracking run, when the point belongs to a tracked sweep."""
     point_key: str = ""
     """What the point measures, hashed (see :func:`point_key`): how a resumed sweep finds it again."""
+    rank: int = 0
+    """This process's rank when the point runs as several processes (``m9.multihost``); only rank 0 records."""
+    processes: int = 1
+    """How many processes run the point."""
 
     @property
     def override_string(self) -> str:

@@ -25,11 +25,12 @@ RESULT_GRACE_S = 30.0
 
 
 def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path,
-              on_progress: Optional[Callable[[dict], None]] = None) -> Outcome:
+              on_progress: Optional[Callable[[dict], None]] = None, processes: int = 1) -> Outcome:
     """Run the engine for a plan under ``trial.timeout_s``; the child's log lands in ``trial_dir``.
     ``on_progress`` receives the child's decode-iteration events as they come. With ``trial.worker=warm`` the
     trial runs in the warm worker (started, or restarted, as needed) and the worker is discarded after anything
-    but a pass; with ``fresh`` it runs in a new interpreter of its own."""
+    but a pass; with ``fresh`` it runs in a new interpreter of its own. ``processes`` > 1: the child joins the
+    point's JAX distributed runtime (``m9.multihost``)."""
     trial_dir.mkdir(parents=True, exist_ok=True)
     result_path = trial_dir / RESULT
     result_path.unlink(missing_ok=True)
@@ -40,6 +41,7 @@ def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path,
         "max_prefill_size": plan.max_prefill_size,
         "num_prompts": plan.num_prompts,
         "spawned_at": time.time(),
+        "processes": processes,
     }
     (trial_dir / REQUEST).write_text(json.dumps(request, indent=1))
     tail = _ProgressTail(trial_dir / PROGRESS, on_progress)

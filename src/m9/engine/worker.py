@@ -74,6 +74,7 @@ class _Process:
         self.trials = 0
         self.model_key: str | None = None
         self.model = None
+        self.distributed = False
 
 
 def model_key(config: dict) -> str:
@@ -94,6 +95,10 @@ def run(trial_dir: Path, state: _Process) -> int:
         t = time.perf_counter()
         import jax
 
+        if request.get("processes", 1) > 1 and not state.distributed:
+            _join_runtime(jax)
+            state.distributed = True
+
         from m9.config import from_dict
         from m9.engine.model import build_model, poison_weights
         from m9.plan import FAULT_ENV
@@ -111,6 +116,7 @@ def run(trial_dir: Path, state: _Process) -> int:
             "device_kind": devices[0].device_kind,
             "device_count": len(devices),
             "process_count": jax.process_count(),
+            "local_device_count": jax.local_device_count(),
             "jax_version": jax.__version__,
             "levanter_version": metadata.version("marin-levanter"),
         }
@@ -163,6 +169,15 @@ def run(trial_dir: Path, state: _Process) -> int:
     sys.stdout.flush()
     _write_json(trial_dir / RESULT, result)
     return code
+
+
+def _join_runtime(jax) -> None:
+    """Join the point's JAX distributed runtime, one process per SLURM task (the coordinator address, process id
+    and count come from the step's environment). Bounded waits: a peer that never comes, or dies, ends this
+    process in seconds instead of JAX's minutes."""
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU hosts; accelerators use their own
+    jax.distributed.initialize(initialization_timeout=120, heartbeat_timeout_seconds=20, shutdown_timeout_seconds=20)
+    _say(f"joined the distributed runtime: process {jax.process_index()} of {jax.process_count()}")
 
 
 def _log_to(path: Path) -> None:

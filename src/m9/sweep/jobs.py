@@ -64,6 +64,9 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     init = {f"{cluster}_max_num_timeout": params.pop("max_num_timeout")} if "max_num_timeout" in params else {}
     executor = submitit.AutoExecutor(folder=folder, cluster=cluster, **init)
     shared = set(OmegaConf.structured(BaseQueueConf).keys())
+    if cluster == "slurm" and params.get("nodes", 1) * params.get("tasks_per_node", 1) > 1:
+        # a point as several processes (m9.multihost): one that dies ends the step, and its peers with it
+        params["srun_args"] = [*(params.get("srun_args") or []), "--kill-on-bad-exit=1"]
     executor.update_parameters(**{k if k in shared else f"{cluster}_{k}": v for k, v in params.items()})
     sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -80,8 +83,13 @@ def _collect(job: Any, overrides: list[str], working_dir: Path) -> JobReturn:
     from submitit.core.utils import FailedJobError, UncompletedJobError
 
     try:
-        ret = job.results()[0]  # a multi-task job: task 0's
+        ret = job.results()[0]  # a multi-task job: task 0's, which recorded the point
     except (UncompletedJobError, FailedJobError) as exc:
+        if job.num_tasks > 1:  # another task died after task 0 had recorded the point: that record stands
+            try:
+                return job.task(0).result()
+            except (UncompletedJobError, FailedJobError):
+                pass
         return _lost(job, overrides, working_dir, exc)
     if ret.status == JobStatus.FAILED and isinstance(ret._return_value, UncompletedJobError):
         return _lost(job, overrides, working_dir, ret._return_value)  # submitit stopped the task (time limit)
@@ -90,7 +98,8 @@ def _collect(job: Any, overrides: list[str], working_dir: Path) -> JobReturn:
 
 def _lost(job: Any, overrides: list[str], working_dir: Path, exc: BaseException) -> JobReturn:
     state, exit_code = _scheduler_view(job)
-    logs = tuple(str(p) for p in (job.paths.stdout, job.paths.stderr) if Path(p).exists())
+    tasks = [job.task(k) for k in range(job.num_tasks)] if job.num_tasks > 1 else [job]
+    logs = tuple(str(p) for t in tasks for p in (t.paths.stdout, t.paths.stderr) if Path(p).exists())
     detail = _why(logs, str(exc))
     ret = JobReturn(overrides=overrides, working_dir=str(working_dir), status=JobStatus.COMPLETED)
     ret.return_value = LostJob(str(job.job_id), state, exit_code, detail[:300], logs)
