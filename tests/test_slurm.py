@@ -120,3 +120,30 @@ def test_a_point_as_two_slurm_tasks_is_one_runtime_recorded_once_and_a_dead_task
     assert sorted(r.data.tags["job_num"] for r in points) == ["0", "1"]  # each point recorded once, by rank 0
     by_job = {r.data.tags["job_num"]: r for r in points}
     assert by_job["0"].data.metrics["process_count"] == 2 and by_job["1"].info.status == "FAILED"
+
+
+def test_a_requeued_job_is_recorded_once(tmp_path, slurm):
+    """SLURM requeues a preempted job (here: scontrol requeue): it is the same point, run again, with one run."""
+    sweep, db = tmp_path / "sweep", tmp_path / "mlflow.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "m9", "-m", "hydra/launcher=slurm", f"hydra.launcher.partition={slurm}",
+         "engine.max_seqs=4", "engine.max_seq_len=512", "workload.max_new_tokens=300", "workload.n_rounds=2",
+         f"tracking.uri=sqlite:///{db}", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for("the first attempt's trial", lambda: (sweep / "0" / "trial.log").exists(), 240, proc)
+        job_dir = _wait_for("the job", lambda: next((sweep / ".submitit").glob("[0-9]*"), None), 30, proc)
+        subprocess.run(["scontrol", "requeue", job_dir.name], check=True)
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-4000:]
+    record = json.loads((sweep / "0" / "outcome.json").read_text())
+    assert record["outcome"]["status"] == "pass", record["outcome"]
+    restarts = subprocess.run(["sacct", "-j", job_dir.name, "-X", "-n", "-P", "-D", "-o", "State"],
+                              capture_output=True, text=True).stdout.split()
+    assert len(restarts) >= 2, restarts  # it did run twice
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    points = client.search_runs([client.get_experiment_by_name("m9").experiment_id], "tags.kind = 'point'")
+    assert len(points) == 1 and points[0].info.status == "FINISHED" and points[0].info.run_id == record["run_id"]
