@@ -16,6 +16,15 @@ from mlflow.tracking import MlflowClient
 pytestmark = pytest.mark.slow
 
 
+def _sweep_on_slurm(tmp_path: Path, partition: str, *overrides: str, faults: bool = False) -> subprocess.Popen:
+    """``python -m m9 -m`` through the slurm profile, recording to a store and a sweep folder under ``tmp_path``."""
+    env = {**os.environ, **({"M9_ALLOW_FAULT_INJECTION": "1"} if faults else {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "m9", "-m", "hydra/launcher=slurm", f"hydra.launcher.partition={partition}",
+         *overrides, f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
 def _wait_for(what: str, check, timeout_s: float, proc: subprocess.Popen):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -29,14 +38,10 @@ def _wait_for(what: str, check, timeout_s: float, proc: subprocess.Popen):
 
 def test_a_killed_job_and_a_timed_out_job_are_recorded_and_the_sweep_goes_on(tmp_path, slurm):
     sweep, db = tmp_path / "sweep", tmp_path / "mlflow.db"
-    env = {**os.environ, "M9_ALLOW_FAULT_INJECTION": "1"}
     # points: 0 healthy, 1 hangs (SIGKILLed below with scancel), 2 healthy, 3 hangs past the 1-minute time limit
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "m9", "-m", "hydra/launcher=slurm", f"hydra.launcher.partition={slurm}",
-         "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=0", "engine.max_seqs=2,3",
-         "trial.inject_fault=null,hang", "trial.timeout_s=600", "engine.max_seq_len=64", "workload.max_new_tokens=8",
-         "workload.n_rounds=1", f"tracking.uri=sqlite:///{db}", f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _sweep_on_slurm(tmp_path, slurm, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=0",
+                           "engine.max_seqs=2,3", "trial.inject_fault=null,hang", "trial.timeout_s=600",
+                           "engine.max_seq_len=64", "workload.max_new_tokens=8", "workload.n_rounds=1", faults=True)
     try:
         _wait_for("hang in point 1", lambda: (sweep / "1" / "trial.log").exists() and
                   "injecting fault hang" in (sweep / "1" / "trial.log").read_text(), 240, proc)
@@ -84,15 +89,11 @@ def _task_pid(array_task: str, rank: int) -> int | None:
 
 def test_a_point_as_two_slurm_tasks_is_one_runtime_recorded_once_and_a_dead_task_fails_it(tmp_path, slurm):
     sweep, db = tmp_path / "sweep", tmp_path / "mlflow.db"
-    env = {**os.environ, "M9_ALLOW_FAULT_INJECTION": "1"}
     # point 0: two healthy processes; point 1: both hang, then task 1 is SIGKILLed from outside
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "m9", "-m", "hydra/launcher=slurm", f"hydra.launcher.partition={slurm}",
-         "hydra.launcher.tasks_per_node=2", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=10",
-         "trial.inject_fault=null,hang", "trial.timeout_s=300", "engine.max_seqs=2", "engine.max_seq_len=64",
-         "workload.max_new_tokens=8", "workload.n_rounds=1", f"tracking.uri=sqlite:///{db}",
-         f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _sweep_on_slurm(tmp_path, slurm, "hydra.launcher.tasks_per_node=2", "hydra.launcher.cpus_per_task=1",
+                           "hydra.launcher.timeout_min=10", "trial.inject_fault=null,hang", "trial.timeout_s=300",
+                           "engine.max_seqs=2", "engine.max_seq_len=64", "workload.max_new_tokens=8",
+                           "workload.n_rounds=1", faults=True)
     try:
         hanging = [sweep / "1" / "trial.log", sweep / "1" / "rank_1" / "trial.log"]
         _wait_for("both processes of point 1 hanging", lambda: all(
@@ -125,11 +126,8 @@ def test_a_point_as_two_slurm_tasks_is_one_runtime_recorded_once_and_a_dead_task
 def test_a_requeued_job_is_recorded_once(tmp_path, slurm):
     """SLURM requeues a preempted job (here: scontrol requeue): it is the same point, run again, with one run."""
     sweep, db = tmp_path / "sweep", tmp_path / "mlflow.db"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "m9", "-m", "hydra/launcher=slurm", f"hydra.launcher.partition={slurm}",
-         "engine.max_seqs=4", "engine.max_seq_len=512", "workload.max_new_tokens=300", "workload.n_rounds=2",
-         f"tracking.uri=sqlite:///{db}", f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _sweep_on_slurm(tmp_path, slurm, "engine.max_seqs=4", "engine.max_seq_len=512",
+                           "workload.max_new_tokens=300", "workload.n_rounds=2")
     try:
         _wait_for("the first attempt's trial", lambda: (sweep / "0" / "trial.log").exists(), 240, proc)
         job_dir = _wait_for("the job", lambda: next((sweep / ".submitit").glob("[0-9]*"), None), 30, proc)
