@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Optional
 
 from m9 import multihost, progress, tracking
 from m9.config import M9Config, to_dict
@@ -47,36 +48,30 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
             live.flush()
     else:
         outcome = rejected(plan)
-    record = make_record(job, cfg, plan, outcome)
-    write_record(record)  # on disk first: the store may be down, the record must not be lost
-    if not cfg.trial.plan_only:  # a plan measures nothing: it is not tracked
-        artifacts = [config_path, *(d / name for d in _trial_dirs(cfg, out) for name in (LOG_NAME, RESULT))]
-        run_id = _guarded(job, store_errors, lambda: (
-            tracking.finish_point(cfg.tracking, run_id, record, artifacts, out) if run_id
-            else tracking.record_point(cfg.tracking, job, record, artifacts, out)))
-        write_record(record.replace(run_id=run_id, tracking_error=store_errors[-1] if store_errors else None))
-    print(summary(job, plan.max_pages, outcome), flush=True)
-    display.end_point(outcome.status)
-    return outcome
+    artifacts = [config_path, *(d / name for d in _trial_dirs(cfg, out) for name in (LOG_NAME, RESULT))]
+    return _record(cfg, job, plan, outcome, artifacts, run_id, store_errors)
 
 
 def record_lost(cfg: M9Config, job: JobInfo, signature: str, kind: str, logs: tuple[str, ...] = ()) -> Outcome:
     """Record a point whose job ended without a result (run by the sweeping process, not the job): the failure the
     scheduler saw, on the run the job had opened if it got that far, else on a new one; journal first."""
     plan = make_plan(cfg)
-    outcome = job_lost(plan, kind, signature)
+    store_errors: list[str] = []
+    run_id = _guarded(job, store_errors, lambda: tracking.job_run(cfg.tracking, job))
+    artifacts = [*map(Path, logs), *(d / LOG_NAME for d in _trial_dirs(cfg, job.output_dir))]
+    return _record(cfg, job, plan, job_lost(plan, kind, signature), artifacts, run_id, store_errors)
+
+
+def _record(cfg: M9Config, job: JobInfo, plan: Plan, outcome: Outcome, artifacts: list[Path],
+            run_id: Optional[str], store_errors: list[str]) -> Outcome:
+    """Journal first (the store may be down, the record must not be lost), then the store: the outcome lands on
+    ``run_id`` when the point's run is open, else on a run of its own; then the summary."""
     record = make_record(job, cfg, plan, outcome)
     write_record(record)
-    store_errors: list[str] = []
-    if not cfg.trial.plan_only and cfg.tracking.backend != "none":
-        artifacts = [*map(Path, logs), *(d / LOG_NAME for d in _trial_dirs(cfg, job.output_dir))]
-
-        def write():
-            run_id = tracking.job_run(cfg.tracking, job)
-            return (tracking.finish_point(cfg.tracking, run_id, record, artifacts, job.output_dir) if run_id
-                    else tracking.record_point(cfg.tracking, job, record, artifacts, job.output_dir))
-
-        run_id = _guarded(job, store_errors, write)
+    if not cfg.trial.plan_only:  # a plan measures nothing: it is not tracked
+        run_id = _guarded(job, store_errors, lambda: (
+            tracking.finish_point(cfg.tracking, run_id, record, artifacts, job.output_dir) if run_id
+            else tracking.record_point(cfg.tracking, job, record, artifacts, job.output_dir)))
         write_record(record.replace(run_id=run_id, tracking_error=store_errors[-1] if store_errors else None))
     print(summary(job, plan.max_pages, outcome), flush=True)
     progress.current().end_point(outcome.status)

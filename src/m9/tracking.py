@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from m9.config import TrackingConfig
 from m9.journal import PointRecord
 from m9.outcome import Outcome, Status
+from m9.probe import check_reachable
 from m9.provenance import JobInfo, process_gone, process_identity, versions
 from m9.redact import redact
 
@@ -28,16 +29,10 @@ DEFAULT_DB = Path("outputs") / "mlflow.db"
 _PARAM_MAX = 6000  # MLflow's cap on a param value (chars)
 _TAG_MAX = 5000
 _EXPERIMENT_KIND = "mlflow.experimentKind"
-PROBE_TIMEOUT_S = 5.0
 # MLflow retries a failing HTTP request 7 times with exponential backoff (minutes) by default: a store that dies
 # mid-sweep would stall every point that long. Users' own settings win.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-
-
-def describe(cfg: TrackingConfig) -> str:
-    """The store's URI as it may be shown: without credentials."""
-    return redact(resolve_uri(cfg))
 
 
 def store_error(cfg: TrackingConfig, exc: BaseException) -> str:
@@ -92,31 +87,6 @@ def init_store(cfg: TrackingConfig) -> Optional[str]:
                                                        tags={_EXPERIMENT_KIND: "custom_model_development"})
         _EXPERIMENT_IDS[uri, cfg.experiment] = experiment_id
     return experiment_id
-
-
-def check_reachable(uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
-    """Raise ``StoreUnreachable`` unless an HTTP(S) tracking server answers within ``timeout_s`` (any HTTP answer,
-    even 401, counts): MLflow's own client would retry a dead server for minutes before saying anything."""
-    if urlparse(uri).scheme not in ("http", "https"):
-        return
-    import ssl
-    import urllib.error
-    import urllib.request
-
-    context = None
-    if uri.startswith("https") and os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
-        context = ssl._create_unverified_context()  # noqa: S323 - the user asked MLflow for the same
-    try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s, context=context).close()
-    except urllib.error.HTTPError:
-        return  # it answered
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise StoreUnreachable(f"no answer within {timeout_s:g}s ({reason})") from None
-
-
-class StoreUnreachable(ConnectionError):
-    """The tracking server did not answer the preflight probe."""
 
 
 def _experiment_id(cfg: TrackingConfig) -> Optional[str]:
