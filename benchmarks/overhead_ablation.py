@@ -53,12 +53,13 @@ def main() -> None:
         cfg = from_hydra(compose("config", overrides=[f"engine.max_seqs={a.max_seqs}",
                                                       f"workload.max_new_tokens={a.new}", "tracking=none"]))
     from m9.engine.model import TokenIdsTokenizer, build_model
-    from m9.engine.session import build_engine, make_requests, run_round, synthetic_prompts
+    from m9 import prompts
+    from m9.engine.session import build_engine, make_requests, run_round
 
     plan = make_plan(cfg)
     model = build_model(cfg.model, cfg.engine.max_seq_len, cfg.engine.compute_dtype)
     engine = build_engine(model, cfg, plan.max_pages, plan.max_prefill_size)
-    requests = make_requests(cfg, synthetic_prompts(cfg, plan.num_prompts), 0)
+    requests = make_requests(cfg, [list(p) for p in prompts.build(cfg, plan.num_prompts).token_ids], 0)
     log_file = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
     handler = logging.StreamHandler(log_file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from m9 import checkpoint
 from m9.config import M9Config, from_hydra, register_schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,7 +20,18 @@ def compose_m9(overrides: list[str] | None = None) -> M9Config:
     """Compose the real config tree with overrides and convert it to the typed schema."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides or [])
-    return from_hydra(cfg)
+    return checkpoint.resolve(from_hydra(cfg))
+
+
+TINY_MAX_SEQ_LEN = 128
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """The tiny random Llama, built once for every in-process engine test (``engine.max_seq_len=128``)."""
+    from m9.engine.model import build_model
+
+    return build_model(compose_m9().model, TINY_MAX_SEQ_LEN, "float32")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from conftest import CONF_DIR, compose_m9
+from m9 import checkpoint
 from m9.config import EngineConfig, M9Config, flatten, from_dict, to_dict
 
 OPTIONAL = ("experiment", "probe")  # global deltas, added with +group=option
@@ -50,10 +51,11 @@ def test_default_composition_is_the_cpu_tiny_point():
 
 
 def test_the_schema_is_the_one_source_of_defaults():
-    """The default options add nothing to the dataclasses: what `python -m m9` runs is `M9Config()`."""
-    assert compose_m9() == M9Config()
+    """The default options add nothing to the dataclasses: what `python -m m9` runs is `M9Config()` (its model
+    named, as every point's is once resolved)."""
+    assert compose_m9() == checkpoint.resolve(M9Config())
     for group, option in [("engine", "default"), ("scheduler", "default"), ("workload", "default"),
-                          ("model", "tiny"), ("tracking", "mlflow")]:
+                          ("model", "tiny"), ("tracking", "mlflow"), ("accelerator", "cpu")]:
         assert (CONF_DIR / group / f"{option}.yaml").read_text().strip().startswith("#")
         assert not [ln for ln in (CONF_DIR / group / f"{option}.yaml").read_text().splitlines()
                     if ln.strip() and not ln.lstrip().startswith("#")], f"{group}/{option} repeats the schema"

@@ -8,21 +8,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import TINY_MAX_SEQ_LEN as MAX_SEQ_LEN
 from conftest import compose_m9
+from m9 import prompts
 from m9.plan import make_plan
 
 pytest.importorskip("levanter")
 
-from m9.engine.model import build_model  # noqa: E402
-from m9.engine.session import build_engine, make_requests, run_round, synthetic_prompts  # noqa: E402
-
-MAX_SEQ_LEN = 128
+from m9.engine.session import build_engine, make_requests, run_round  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def model():
-    cfg = compose_m9()
-    return build_model(cfg.model, MAX_SEQ_LEN, "float32")
+def model(tiny_model):
+    return tiny_model
 
 
 def _point(**over):
@@ -34,8 +32,9 @@ def _run(model, cfg):
     plan = make_plan(cfg)
     assert plan.accepted, plan.rejections
     engine = build_engine(model, cfg, plan.max_pages, plan.max_prefill_size)
-    prompts = synthetic_prompts(cfg, plan.num_prompts)
-    return plan, run_round(engine, make_requests(cfg, prompts, 0))
+    prompt_set = prompts.build(cfg, plan.num_prompts)
+    return plan, run_round(engine, make_requests(cfg, [list(p) for p in prompt_set.token_ids], 0,
+                                                 [list(s) for s in prompt_set.stop_ids]))
 
 
 @pytest.mark.parametrize("max_seqs,prompt_len,new", [(3, 5, 20), (4, 8, 17), (2, 13, 40)])

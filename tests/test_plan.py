@@ -78,11 +78,15 @@ def test_length_fixed_turns_a_short_budget_into_a_rejection():
 @pytest.mark.parametrize(
     "overrides,needle",
     [
-        (["engine.max_seq_len=64", "workload.max_new_tokens=64"], "engine.max_seq_len=64 < prompt_len + max_new_tokens"),
+        (["engine.max_seq_len=64", "workload.max_new_tokens=64"], "engine.max_seq_len=64 < longest prompt + max_new_tokens = 16 + 64"),
         (["engine.max_seqs=2", "workload.num_prompts=3", "engine.max_seqs_in_prefill=8"], "engine.max_seqs=2 < 3"),
-        (["engine.max_prefill_size=100"], "engine.max_prefill_size=100 < 8 prompts x 16 tokens"),
+        (["engine.max_prefill_size=100"], "engine.max_prefill_size=100 < 8 prompts of 16 tokens = 128"),
         (["scheduler.max_rounds=1024"], "scheduler.max_rounds=1024 > engine.max_seq_len=512"),
-        (["model=llama3_8b", "trial.device_memory_gb=16"], "GiB device memory"),
+        (["model=llama3_8b", "accelerator.memory_gib=16"], "GiB of one cpu chip"),
+        (["model=llama3_8b", "accelerator=h100_80gb", "engine.compute_dtype=bfloat16", "engine.max_seq_len=4096",
+          "engine.max_seqs=256", "workload.max_new_tokens=4000"],
+         "KV cache 125.50 GiB (64256 pages x 16 tokens x 128 KiB/token) + weights 14.96 GiB > "
+         "engine.hbm_utilization=0.9 x 80.0 GiB of one h100_80gb chip"),
     ],
 )
 def test_capacity_rejections_name_the_key_and_numbers(overrides, needle):

@@ -54,7 +54,7 @@ def _rows(markdown: str) -> dict[str, list[str]]:
 def test_report_matches_the_store_and_draws_valid_plots(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    _sweep(tmp_path, "sweep_a")
+    _sweep(tmp_path, "sweep_a", extra=("accelerator.bandwidth_gbps=20",))  # a CPU with a bandwidth the user sets
     proc = _report(tmp_path)  # no argument: the latest sweep in the store
     assert proc.returncode == 0, proc.stderr[-3000:]
     md = (tmp_path / "sweep_a" / "report.md").read_text()
@@ -70,14 +70,18 @@ def test_report_matches_the_store_and_draws_valid_plots(tmp_path):
     for run in children:
         row, tags, metrics = rows[run.data.tags["job_num"]], run.data.tags, run.data.metrics
         assert row[2] == run.data.params["engine.max_seqs"] and row[3] == run.data.params["resolved.max_pages"]
+        assert row[5] == run.data.params["resolved.prompt_tokens"] == "16"
         expected = {"pass": "PASS", "rejected": "REJECTED"}.get(tags["status"], f"FAIL ({tags.get('failure_kind')})")
-        assert row[5] == expected
+        assert row[6] == expected
         if tags["status"] == "pass":
-            assert row[6] == f"{metrics['round_total_s']:.3f}s" and row[7] == f"{metrics['round_avg_tok_s']:.1f}"
-            assert f"pages_in_use={int(metrics['pages_in_use'])}" in row[8]
+            assert row[7] == f"{metrics['round_total_s']:.3f}s" and row[8] == f"{metrics['round_avg_tok_s']:.1f}"
+            assert f"pages_in_use={int(metrics['pages_in_use'])}" in row[9]
+            assert metrics["roofline_frac"] == pytest.approx(metrics["achieved_gbps"] / 20)
+            assert f"roofline {metrics['roofline_frac']:.2f} of 20 GB/s, {metrics['arith_intensity']:.1f} FLOP/B" in row[9]
+            assert f"| {metrics['roofline_frac']:.3f} | {metrics['arith_intensity']:.2f} |" in md.split("## Roofline")[1]
         else:
-            assert tags["signature"][:40] in row[8]
-    statuses = {r[2]: r[5] for r in rows.values()}
+            assert tags["signature"][:40] in row[9]
+    statuses = {r[2]: r[6] for r in rows.values()}
     assert statuses == {"2": "PASS", "4": "PASS", "6": "FAIL (out_of_pages)", "8": "REJECTED"}
     boundary = md.split("## Boundary")[1].split("\n- ")[1].splitlines()[0]
     assert boundary.startswith("stable through engine.max_seqs=4; engine.max_seqs=6+ fails at runtime "

@@ -12,7 +12,7 @@ from m9.trial import run_trial
 
 def test_trial_runs_in_a_child_and_reports_the_logs_metrics(tmp_path):
     cfg = compose_m9(["engine.max_seqs=3", "engine.max_seq_len=128", "workload.max_new_tokens=24",
-                      "workload.n_rounds=2", "trial.jax_platforms=cpu", "trial.worker=fresh"])
+                      "workload.n_rounds=2", "accelerator.platform=cpu", "trial.worker=fresh"])
     plan = make_plan(cfg)
     outcome = run_trial(cfg, plan, tmp_path)
     assert outcome.status == PASS, (outcome.signature, (tmp_path / "trial.log").read_text()[-2000:])

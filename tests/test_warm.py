@@ -14,7 +14,7 @@ from m9.plan import FAULT_ENV, make_plan
 from m9.trial import run_trial
 
 SHAPE = ["engine.max_seq_len=128", "workload.prompt_len=8", "workload.max_new_tokens=24", "workload.n_rounds=1",
-         "trial.jax_platforms=cpu", "workload.temperature=0.7"]  # sampled, so a leaked PRNG or cache would show
+         "accelerator.platform=cpu", "workload.temperature=0.7"]  # sampled, so a leaked PRNG or cache would show
 
 
 def _run(tmp_path, name, *overrides):

@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from m9 import CONF_DIR, multihost, preflight, progress, tracking
+from m9 import CONF_DIR, checkpoint, multihost, preflight, progress, tracking
 from m9.config import from_hydra, register_schema, to_dict
 from m9.journal import read_sweep_meta
 from m9.outcome import PASS, PLANNED, Outcome
@@ -32,7 +32,7 @@ def _run(cfg: DictConfig) -> Outcome:
     # In a submitit job too (its runner ignores SIGTERM): SLURM's SIGTERM at a time limit or scancel stops the
     # point's trial and leaves its run KILLED; the sweep then records the job with SLURM's verdict.
     signal.signal(signal.SIGTERM, _terminate)
-    m9cfg = from_hydra(cfg)
+    m9cfg = checkpoint.resolve(from_hydra(cfg))
     rank, processes = multihost.processes()
     meta = read_sweep_meta(Path(hc.sweep.dir)) if multirun else None
     job = JobInfo(

@@ -29,8 +29,9 @@ def child_env(cfg: M9Config) -> dict[str, str]:
     """This process's environment, with the point's ``JAX_PLATFORMS`` and without tracking credentials (the engine
     child never talks to the store)."""
     env = {k: v for k, v in os.environ.items() if k not in _CREDENTIALS}
-    if cfg.trial.jax_platforms:
-        env["JAX_PLATFORMS"] = cfg.trial.jax_platforms
+    if cfg.accelerator.platform:
+        env["JAX_PLATFORMS"] = cfg.accelerator.platform
+    env["HF_HUB_OFFLINE"] = "1"  # checkpoints and tokenizers are local folders: nothing is downloaded mid-sweep
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -65,10 +65,11 @@ class SchedulerConfig:
 class ModelConfig:
     """A Llama-architecture model: its shape, and where its weights come from."""
 
-    name: str = "tiny"
-    """Label recorded with every run."""
+    name: Optional[str] = None
+    """Label recorded with every run. None: the checkpoint folder's name, else ``tiny``."""
     vocab_size: int = 256
-    """Vocabulary size (synthetic prompts draw token ids below it)."""
+    """Vocabulary size (synthetic prompts draw token ids below it). The shape keys from here to ``rope_type`` are
+    read from the checkpoint's ``config.json`` when ``checkpoint`` is set: values given here are then replaced."""
     hidden_dim: int = 64
     """Model width."""
     intermediate_dim: int = 128
@@ -86,7 +87,12 @@ class ModelConfig:
     rope_type: str = "default"
     """``default`` or ``llama3`` (Llama 3's frequency scaling)."""
     checkpoint: Optional[str] = None
-    """Hugging Face checkpoint (local path or repo) to load. None: random weights from ``seed``."""
+    """A local Hugging Face Llama checkpoint folder (``config.json`` + safetensors), loaded through Levanter's
+    converter; nothing is downloaded at run time. None: random weights from ``seed`` (the default for capacity
+    sweeps: fixed-length throughput does not depend on weight values)."""
+    tokenizer: Optional[str] = None
+    """A local tokenizer folder (or ``tokenizer.json`` file) for text prompts and stop sequences. None: the
+    checkpoint's folder when it holds a tokenizer; else none (synthetic token prompts only)."""
     seed: int = 0
     """Seed for random weights."""
 
@@ -103,7 +109,23 @@ class WorkloadConfig:
     num_prompts: Optional[int] = None
     """Prompts per round. None: ``engine.max_seqs`` (the log's convention for a fair capacity comparison)."""
     prompt_len: int = 16
-    """Tokens per prompt."""
+    """Tokens per synthetic prompt (text prompts take their lengths from the tokenizer)."""
+    prompts: Optional[List[str]] = None
+    """Text prompts, tokenized with ``model.tokenizer`` and repeated in order to make ``num_prompts``."""
+    prompt_file: Optional[str] = None
+    """A file of prompts: ``.jsonl`` (one JSON string, or object with ``prompt`` or ``text``, per line) or text
+    (one prompt per line); repeated in order to make ``num_prompts``."""
+    prompt_template: Optional[str] = None
+    """One prompt per sequence from a format string, ``{i}`` the prompt's index: the log's
+    ``"Prompt {i}: Provide a concise overview of topic {i}."``."""
+    add_special_tokens: bool = True
+    """Let the tokenizer add its special tokens to each text prompt (Llama 3's ``<|begin_of_text|>``), as a
+    server does."""
+    stop_sequences: List[str] = field(default_factory=list)
+    """Strings that end a sequence when generated (tokenized with ``model.tokenizer``; at most
+    ``engine.max_stop_seqs`` with the stop tokens, each at most ``engine.max_stop_tokens`` tokens long)."""
+    stop_tokens: List[int] = field(default_factory=list)
+    """Token ids that end a sequence (e.g. the tokenizer's end of turn); each counts as one stop sequence."""
     max_new_tokens: int = 256
     """Tokens to generate per sequence."""
     n_generations: int = 1
@@ -132,16 +154,32 @@ class TrackingConfig:
 
 
 @dataclass(frozen=True)
+class AcceleratorConfig:
+    """The hardware a point runs on (``conf/accelerator``: vendor data-sheet figures per chip). m9 decodes on one
+    chip per engine process, so the planner checks weights plus KV cache against one chip's memory, and the
+    roofline compares a point's bytes per second with one chip's bandwidth."""
+
+    name: str = "cpu"
+    """Label recorded with every run."""
+    platform: Optional[str] = "cpu"
+    """``JAX_PLATFORMS`` for the engine (``cpu``, ``tpu``, ``cuda``). None: JAX's own choice."""
+    chips_per_host: int = 1
+    """Accelerator chips per host."""
+    memory_gib: Optional[float] = None
+    """Memory per chip (GiB). None: the host's RAM on ``platform=cpu``, else unchecked."""
+    bandwidth_gbps: Optional[float] = None
+    """Memory bandwidth per chip (GB/s, HBM on accelerators). None: measured once per engine process on the host
+    (``platform=cpu``), else no roofline."""
+    peak_tflops: Optional[float] = None
+    """Peak dense bf16 TFLOP/s per chip (the roofline's ridge point). None: unknown."""
+
+
+@dataclass(frozen=True)
 class TrialConfig:
     """How one point is executed."""
 
     timeout_s: float = 1800.0
     """Wall-clock limit for the engine child process (s); past it the child is killed and the point is recorded."""
-    jax_platforms: Optional[str] = None
-    """``JAX_PLATFORMS`` for the child (``cpu``, ``tpu``, ``cuda``). None: JAX's own choice."""
-    device_memory_gb: Optional[float] = None
-    """Memory (GiB) the KV cache and weights must fit in, across the devices the point uses. None: the host's RAM
-    when ``jax_platforms=cpu``, else unchecked."""
     memory_limit_gb: Optional[float] = None
     """Host memory (GiB, resident) the engine child may use; past it the child is killed and recorded as ``oom``."""
     plan_only: bool = False
@@ -168,6 +206,7 @@ class M9Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    accelerator: AcceleratorConfig = field(default_factory=AcceleratorConfig)
     trial: TrialConfig = field(default_factory=TrialConfig)
 
 

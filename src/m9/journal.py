@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from m9 import checkpoint
 from m9.config import M9Config, flatten
 from m9.outcome import Outcome, Status
 from m9.plan import Plan
@@ -90,7 +91,7 @@ def make_record(job: JobInfo, cfg: M9Config, plan: Plan, outcome: Outcome) -> Po
 
 def point_params(cfg: M9Config, plan: Plan) -> dict[str, Any]:
     """A point's params as recorded: the flattened config and what the plan resolved (``resolved.*``)."""
-    params = {**flatten(cfg), **plan.resolved_params()}
+    params = {**flatten(cfg), **plan.resolved_params(), **checkpoint.provenance(cfg.model)}
     return {k: redact(v) if isinstance(v, str) else v for k, v in params.items()}
 
 

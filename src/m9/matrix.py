@@ -8,7 +8,8 @@ from m9.journal import PointRecord
 from m9.outcome import Outcome, Status
 from m9.sla import Condition, misses
 
-COLUMNS = ("ID", "overrides", "max_seqs", "max_pages", "prompts", "status", "round_total_s", "round_avg_tok_s", "notes")
+COLUMNS = ("ID", "overrides", "max_seqs", "max_pages", "prompts", "prompt_tokens", "status", "round_total_s",
+           "round_avg_tok_s", "notes")
 
 
 def status_label(outcome: Outcome) -> str:
@@ -22,12 +23,26 @@ def _notes(outcome: Outcome, sla: tuple[Condition, ...]) -> str:
     parts = [outcome.signature] if outcome.signature else []
     if outcome.status == Status.PASS:
         parts += [f"SLA miss: {m}" for m in misses(sla, outcome.metrics)]
+        if "roofline_frac" in outcome.metrics:
+            parts.append(roofline_note(outcome.metrics))
     if outcome.status == Status.PLANNED:
         m = outcome.metrics
         parts.append(f"predicted pages_in_use={m['predicted_pages_in_use']} "
                      f"round_total_generated={m['predicted_round_total_generated']}")
     parts += list(outcome.notes)
     return "; ".join(p.replace("|", "\\|") for p in parts)
+
+
+def roofline_note(metrics) -> str:
+    """``roofline 0.42 of 2765 GB/s, 1.9 FLOP/B``: the decode's bandwidth use and arithmetic intensity."""
+    return (f"roofline {metrics['roofline_frac']:.2f} of {metrics['bandwidth_gbps']:g} GB/s, "
+            f"{metrics['arith_intensity']:.1f} FLOP/B")
+
+
+def prompt_tokens(entry: PointRecord) -> str:
+    """Tokens per prompt as planned: ``16``, or ``9-14`` for text prompts of several lengths."""
+    params = entry.params
+    return str(params.get("resolved.prompt_tokens") or params.get("workload.prompt_len", "-"))
 
 
 def _value(metrics: dict[str, float], key: str, fmt: str) -> str:
@@ -58,6 +73,7 @@ def row(entry: PointRecord, sla: tuple[Condition, ...] = (), common: tuple[str, 
         str(entry.max_seqs),
         str(entry.max_pages),
         str(entry.prompts),
+        prompt_tokens(entry),
         status_label(entry.outcome),
         _value(metrics, "round_total_s", "{:.3f}s") if passed else "-",
         _value(metrics, "round_avg_tok_s", "{:.1f}") if passed else "-",
@@ -69,7 +85,7 @@ def render(entries: list[PointRecord], sla: tuple[Condition, ...] = ()) -> str:
     """Markdown table of a sweep's points, under a line naming the overrides they all share; with repeats,
     throughput cells read ``median [min, max]``."""
     common = tuple(common_overrides(entries))
-    aligns = ("---", "---", "---:", "---:", "---:", "---", "---:", "---:", "---")
+    aligns = ("---", "---", "---:", "---:", "---:", "---:", "---", "---:", "---:", "---")
     lines = [f"Every point: `{' '.join(common)}`", ""] if common else []
     lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(aligns) + "|"]
     lines += ["| " + " | ".join(row(e, sla, common)) + " |" for e in entries]

@@ -1,10 +1,11 @@
 """Capacity and budget arithmetic for one point: what it will need, what it will produce, and whether it can run.
 
-Pure arithmetic on the typed config; imports no JAX, so a rejected point costs microseconds. The formulas are the
+Arithmetic on the typed config and the point's tokenized prompts; imports no JAX, so a rejected point costs
+microseconds (milliseconds when a tokenizer is read for the first time). The formulas are the
 ones the experiment log validated against Levanter's engine:
 
 - pages per sequence (the log's estimate, used to size and validate ``max_pages``):
-  ``ceil((prompt_len + max_new_tokens) / page_size)``
+  ``ceil((prompt_len + max_new_tokens) / page_size)``, with each prompt's real token length (``m9.prompts``)
 - pages the engine actually holds for a sequence that got ``g`` tokens: ``ceil((prompt_len + g - 1) / page_size)``
   (the last sampled token is never written to the cache)
 - decode budget per ``generate`` call: ``floor(max_seq_len / max_rounds) * max_rounds * min(tpr, max_seqs)``; the
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
+from m9 import checkpoint, prompts
 from m9.config import M9Config
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "float8_e4m3fn": 1, "float8_e5m2": 1}
@@ -44,11 +47,15 @@ class Plan:
     """Prefill buffer size in tokens the engine is built with (the configured value, or sized by m9 when unset)."""
     max_seqs_in_prefill: int
     """Sequences admitted per prefill batch (``engine.max_seqs_in_prefill``, or ``engine.max_seqs``)."""
+    prompt_source: str
+    """``synthetic`` or the workload key the prompt texts came from."""
+    prompt_lens: tuple[int, ...]
+    """Tokens of each prompt of a round, as tokenized (synthetic: ``workload.prompt_len`` each)."""
     max_prefill_size_auto: bool
     """True when ``max_prefill_size`` was sized by m9: Levanter's default (one full sequence), or every prompt of
     the round when that is more."""
     pages_per_seq_est: int
-    """The log's per-sequence page estimate."""
+    """The log's per-sequence page estimate (of the longest prompt)."""
     pages_required_est: int
     """The log's estimate for the whole round: what ``max_pages`` is validated against."""
     decode_budget: int
@@ -84,6 +91,9 @@ class Plan:
             "resolved.max_prefill_size": self.max_prefill_size,
             "resolved.max_prefill_size_auto": self.max_prefill_size_auto,
             "resolved.max_seqs_in_prefill": self.max_seqs_in_prefill,
+            "resolved.prompt_source": self.prompt_source,
+            "resolved.prompt_tokens": prompts.describe(self.prompt_lens),
+            "resolved.prompt_tokens_total": sum(self.prompt_lens),
         }
 
     @property
@@ -99,13 +109,19 @@ def _generated_per_seq(num_seqs: int, max_new_tokens: int, decode_budget: int) -
     return [base + 1] * extra + [base] * (num_seqs - extra)
 
 
-def _param_count(cfg: M9Config) -> int:
+def matmul_params(cfg: M9Config) -> int:
+    """Parameters multiplied with every token: attention and MLP projections and the LM head (not the embedding
+    lookup or the norms)."""
     m = cfg.model
     hd = m.head_size
     attn = m.hidden_dim * m.num_heads * hd * 2 + m.hidden_dim * m.num_kv_heads * hd * 2
     mlp = 3 * m.hidden_dim * m.intermediate_dim
-    per_layer = attn + mlp + 2 * m.hidden_dim
-    return 2 * m.vocab_size * m.hidden_dim + m.num_layers * per_layer + m.hidden_dim
+    return m.num_layers * (attn + mlp) + m.vocab_size * m.hidden_dim
+
+
+def _param_count(cfg: M9Config) -> int:
+    m = cfg.model
+    return matmul_params(cfg) + m.vocab_size * m.hidden_dim + (2 * m.num_layers + 1) * m.hidden_dim
 
 
 FAULTS = ("sigkill", "hang", "nan_weights", "segfault")
@@ -140,7 +156,10 @@ def validate(cfg: M9Config) -> list[str]:
         "model.num_kv_heads": m.num_kv_heads,
         "model.head_dim": m.head_dim,
         "trial.timeout_s": t.timeout_s,
-        "trial.device_memory_gb": t.device_memory_gb,
+        "accelerator.chips_per_host": cfg.accelerator.chips_per_host,
+        "accelerator.memory_gib": cfg.accelerator.memory_gib,
+        "accelerator.bandwidth_gbps": cfg.accelerator.bandwidth_gbps,
+        "accelerator.peak_tflops": cfg.accelerator.peak_tflops,
         "trial.memory_limit_gb": t.memory_limit_gb,
         "trial.repeats": t.repeats,
     }
@@ -153,7 +172,7 @@ def validate(cfg: M9Config) -> list[str]:
         problems.append(f"engine.compute_dtype={e.compute_dtype!r} must be one of {', '.join(DTYPE_BYTES)}")
     if not 0 < e.hbm_utilization <= 1:
         problems.append(f"engine.hbm_utilization={e.hbm_utilization} must be in (0, 1]")
-    if m.rope_type not in ("default", "llama3"):
+    if m.checkpoint is None and m.rope_type not in ("default", "llama3"):  # a checkpoint's is Levanter's to read
         problems.append(f"model.rope_type={m.rope_type!r} must be 'default' or 'llama3'")
     if m.num_kv_heads > 0 and m.num_heads % m.num_kv_heads:
         problems.append(f"model.num_heads={m.num_heads} must be a multiple of model.num_kv_heads={m.num_kv_heads}")
@@ -168,6 +187,10 @@ def validate(cfg: M9Config) -> list[str]:
             problems.append(f"trial.inject_fault={t.inject_fault} is for m9's own tests and needs {FAULT_ENV}=1")
     if problems:
         return problems
+    try:
+        prompts.build(cfg, w.num_prompts if w.num_prompts is not None else e.max_seqs)
+    except ValueError as exc:
+        problems.append(str(exc))
     tpr = s.max_tokens_per_round if s.max_tokens_per_round is not None else e.max_seqs
     needed_queue = max(e.max_seqs, tpr, e.imputed_max_seqs_in_prefill)
     if s.max_queued_tokens < needed_queue:
@@ -200,24 +223,34 @@ def make_plan(cfg: M9Config) -> Plan:
 
     num_prompts = w.num_prompts if w.num_prompts is not None else e.max_seqs
     num_seqs = num_prompts * w.n_generations
+    prompt_set = prompts.build(cfg, num_prompts)
+    lens = prompt_set.lengths
+    seq_lens = [n for n in lens for _ in range(w.n_generations)]  # clones follow their prompt
+    prompt_tokens, longest = sum(lens), max(lens)
     tpr = s.max_tokens_per_round if s.max_tokens_per_round is not None else e.max_seqs
     # Unset, the prefill buffer holds every prompt of the round (as max_pages holds every sequence): Levanter's own
     # default is one full sequence, which silently leaves prompts unserved once they outgrow it.
     prefill_size = e.max_prefill_size if e.max_prefill_size is not None else e.page_size * max(
-        _ceil_div(e.max_seq_len, e.page_size), _ceil_div(num_prompts * w.prompt_len, e.page_size)
+        _ceil_div(e.max_seq_len, e.page_size), _ceil_div(prompt_tokens, e.page_size)
     )
-    pages_per_seq_est = _ceil_div(w.prompt_len + w.max_new_tokens, e.page_size)
-    pages_required = pages_per_seq_est * num_seqs
+    pages_per_seq = [_ceil_div(n + w.max_new_tokens, e.page_size) for n in seq_lens]
+    pages_per_seq_est, pages_required = max(pages_per_seq), sum(pages_per_seq)
     max_pages = e.max_pages if e.max_pages is not None else pages_required
     decode_budget = (e.max_seq_len // s.max_rounds) * s.max_rounds * min(tpr, e.max_seqs)
     per_seq = _generated_per_seq(num_seqs, w.max_new_tokens, decode_budget)
-    predicted_pages = sum(_ceil_div(w.prompt_len + g - 1, e.page_size) for g in per_seq)
+    predicted_pages = sum(_ceil_div(n + g - 1, e.page_size) for n, g in zip(seq_lens, per_seq))
     tokens_requested = num_seqs * w.max_new_tokens
+    if prompt_set.source == "synthetic":
+        prompt_text = f"{w.prompt_len}"
+    else:
+        prompt_text = f"{prompts.describe(lens)} (workload.{prompt_set.source} as tokenized)"
 
     if max_pages < pages_required:
+        per = (f"ceil(({prompt_text}+{w.max_new_tokens})/{e.page_size})={pages_per_seq_est} pages"
+               if min(pages_per_seq) == pages_per_seq_est else
+               f"ceil((prompt+{w.max_new_tokens})/{e.page_size}) pages, prompts of {prompt_text} tokens")
         problems.append(
-            f"engine.max_pages={max_pages} is too small for {num_seqs} sequences x "
-            f"ceil(({w.prompt_len}+{w.max_new_tokens})/{e.page_size})={pages_per_seq_est} pages "
+            f"engine.max_pages={max_pages} is too small for {num_seqs} sequences x {per} "
             f"(est. {pages_required} pages needed)"
         )
     if e.max_seqs < num_seqs:
@@ -227,14 +260,15 @@ def make_plan(cfg: M9Config) -> Plan:
             f"engine.max_seqs_in_prefill={e.imputed_max_seqs_in_prefill} must cover all prompts per round ({num_prompts}); "
             "the engine would silently leave the rest unserved"
         )
-    if prefill_size < num_prompts * w.prompt_len:
+    if prefill_size < prompt_tokens:
         problems.append(
-            f"engine.max_prefill_size={prefill_size} < {num_prompts} prompts x {w.prompt_len} tokens "
-            f"= {num_prompts * w.prompt_len}; the engine would silently leave prompts unserved"
+            f"engine.max_prefill_size={prefill_size} < {num_prompts} prompts of {prompt_text} tokens "
+            f"= {prompt_tokens}; the engine would silently leave prompts unserved"
         )
-    if e.max_seq_len < w.prompt_len + w.max_new_tokens:
+    if e.max_seq_len < longest + w.max_new_tokens:
         problems.append(
-            f"engine.max_seq_len={e.max_seq_len} < prompt_len + max_new_tokens = {w.prompt_len + w.max_new_tokens}"
+            f"engine.max_seq_len={e.max_seq_len} < longest prompt + max_new_tokens = {longest} + {w.max_new_tokens}"
+            + ("" if prompt_set.source == "synthetic" else f" (workload.{prompt_set.source} as tokenized)")
         )
     if s.max_rounds > e.max_seq_len:
         problems.append(
@@ -253,15 +287,24 @@ def make_plan(cfg: M9Config) -> Plan:
                         "throughput compares across points from n_rounds=3")
     if w.n_generations > 1:
         warnings.append("page predictions assume no prompt-page sharing between clones (n_generations > 1)")
+    if prompt_set.stop_ids:
+        warnings.append(f"{len(prompt_set.stop_ids)} stop sequences: a sequence may stop early, so the predicted "
+                        "tokens and pages are upper bounds")
+    hf_max = _max_position_embeddings(cfg)
+    if hf_max is not None and e.max_seq_len > hf_max:
+        warnings.append(f"engine.max_seq_len={e.max_seq_len} > the checkpoint's max_position_embeddings={hf_max}")
 
     dtype_bytes = DTYPE_BYTES[e.compute_dtype]
     kv_bytes = 2 * m.num_layers * m.num_kv_heads * m.head_size * e.page_size * max_pages * dtype_bytes
     weight_bytes = _param_count(cfg) * dtype_bytes
     memory = _device_memory(cfg)
     if memory is not None and kv_bytes + weight_bytes > e.hbm_utilization * memory:
+        kv_per_token = kv_bytes // (max_pages * e.page_size)
         problems.append(
-            f"engine.max_pages={max_pages}: KV cache {kv_bytes / 2**30:.2f} GiB + weights {weight_bytes / 2**30:.2f} GiB "
-            f"> engine.hbm_utilization={e.hbm_utilization} x {memory / 2**30:.1f} GiB device memory"
+            f"engine.max_pages={max_pages}: KV cache {kv_bytes / 2**30:.2f} GiB ({max_pages} pages x {e.page_size} "
+            f"tokens x {kv_per_token / 2**10:g} KiB/token) + weights {weight_bytes / 2**30:.2f} GiB > "
+            f"engine.hbm_utilization={e.hbm_utilization} x {memory / 2**30:.1f} GiB of one "
+            f"{cfg.accelerator.name} chip (m9 decodes on one chip per process)"
         )
     return Plan(
         num_prompts=num_prompts,
@@ -271,6 +314,8 @@ def make_plan(cfg: M9Config) -> Plan:
         max_tokens_per_round=tpr,
         max_prefill_size=prefill_size,
         max_seqs_in_prefill=e.imputed_max_seqs_in_prefill,
+        prompt_source=prompt_set.source,
+        prompt_lens=lens,
         max_prefill_size_auto=e.max_prefill_size is None,
         pages_per_seq_est=pages_per_seq_est,
         pages_required_est=pages_required,
@@ -286,11 +331,19 @@ def make_plan(cfg: M9Config) -> Plan:
 
 
 def _device_memory(cfg: M9Config) -> Optional[int]:
-    if cfg.trial.device_memory_gb is not None:
-        return int(cfg.trial.device_memory_gb * 2**30)
-    if cfg.trial.jax_platforms == "cpu":
+    """Memory of the one chip a point decodes on: the preset's, else the host's RAM on CPU, else unknown."""
+    a = cfg.accelerator
+    if a.memory_gib is not None:
+        return int(a.memory_gib * 2**30)
+    if a.platform == "cpu":
         return host_memory_bytes()
     return None
+
+
+def _max_position_embeddings(cfg: M9Config) -> Optional[int]:
+    if cfg.model.checkpoint is None or not os.path.isdir(cfg.model.checkpoint):
+        return None
+    return checkpoint.read_config(Path(cfg.model.checkpoint)).get("max_position_embeddings")
 
 
 def _rejected(cfg: M9Config, problems: list[str]) -> Plan:
@@ -303,6 +356,8 @@ def _rejected(cfg: M9Config, problems: list[str]) -> Plan:
         max_tokens_per_round=cfg.scheduler.max_tokens_per_round or e.max_seqs,
         max_prefill_size=e.max_prefill_size or 0,
         max_seqs_in_prefill=e.max_seqs_in_prefill or e.max_seqs,
+        prompt_source=prompts.source(cfg.workload),
+        prompt_lens=(),
         max_prefill_size_auto=e.max_prefill_size is None,
         pages_per_seq_est=0,
         pages_required_est=0,

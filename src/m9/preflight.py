@@ -19,6 +19,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from m9 import checkpoint
 from m9.config import M9Config, from_hydra
 from m9.plan import validate
 
@@ -109,7 +110,7 @@ def check_point(compose: Callable[[list[str]], DictConfig], overrides: list[str]
     """Compose one point and validate it; a problem raises BadInput with one line naming the key. With
     ``values=False`` only the composition is checked (a search's probes: the planner judges their values)."""
     try:
-        cfg = from_hydra(compose(overrides))
+        cfg = checkpoint.resolve(from_hydra(compose(overrides)))
     except BadInput:
         raise
     except Exception as exc:

@@ -129,6 +129,17 @@ def render(sweep: Sweep) -> str:
               f"{e.metrics['round_total_s']:.3f}", f"{e.metrics['round_avg_tok_s']:.1f}",
               f"{e.metrics['decode_avg_tok_s']:.1f}",
               int(e.metrics["round_total_generated"])] for e in ok]))
+    roof = [e for e in ok if "roofline_frac" in e.metrics]
+    if roof:
+        lines += ["", "## Roofline", "", "Decode bytes per second (weights read once per step, plus each sequence's KV "
+                  "context) over the chip's memory bandwidth; arithmetic intensity in FLOP/byte"
+                  + (f" (ridge point {roof[0].metrics['ridge_intensity']:.0f})" if "ridge_intensity" in roof[0].metrics
+                     else "") + ".", ""]
+        lines.append(_table(
+            [knob or "job", "achieved GB/s", "bandwidth GB/s", "roofline_frac", "arith_intensity", "achieved TFLOP/s"],
+            [[analysis.knob_value(e, knob) if knob else e.job_num, f"{e.metrics['achieved_gbps']:.2f}",
+              f"{e.metrics['bandwidth_gbps']:g}", f"{e.metrics['roofline_frac']:.3f}",
+              f"{e.metrics['arith_intensity']:.2f}", f"{e.metrics['achieved_tflops']:.4f}"] for e in roof]))
     preds = analysis.prediction_rows(entries)
     lines += ["", "## Predicted vs measured", ""]
     if preds:

@@ -6,17 +6,18 @@ exception, a signal, the OOM killer or a hang ends the child, not the sweep. The
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from m9 import warm
+from m9 import prompts, roofline, warm
 from m9.child import kill, rss_bytes, spawn
 from m9.config import M9Config, to_dict
 from m9.engine.worker import LOG, PROGRESS, REQUEST, RESULT  # the child's file protocol (stdlib-only module top)
-from m9.outcome import ChildExit, Outcome, classify
+from m9.outcome import PASS, ChildExit, Outcome, classify
 from m9.plan import Plan
 
 LOG_NAME = LOG
@@ -35,11 +36,14 @@ def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path,
     result_path = trial_dir / RESULT
     result_path.unlink(missing_ok=True)
     (trial_dir / PROGRESS).unlink(missing_ok=True)
+    prompt_set = prompts.build(cfg, plan.num_prompts)
     request = {
         "config": to_dict(cfg),
         "max_pages": plan.max_pages,
         "max_prefill_size": plan.max_prefill_size,
-        "num_prompts": plan.num_prompts,
+        "prompts": [list(ids) for ids in prompt_set.token_ids],
+        "stop_ids": [list(ids) for ids in prompt_set.stop_ids],
+        "measure_bandwidth": roofline.wants_measurement(cfg),
         "spawned_at": time.time(),
         "processes": processes,
     }
@@ -61,6 +65,11 @@ def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path,
     result = json.loads(result_path.read_text()) if result_path.exists() else None
     outcome = classify(plan, result, end, max_new_tokens=cfg.workload.max_new_tokens,
                        length_fixed=cfg.workload.length_fixed)
+    if outcome.status == PASS:
+        last = result["rounds"][-1]
+        measured = roofline.metrics(cfg, plan, tuple(last["seq_lens"]), sum(last["iter_s"]),
+                                    roofline.bandwidth(cfg, outcome.runtime))
+        outcome = dataclasses.replace(outcome, metrics={**outcome.metrics, **measured})
     if until_result:
         warm.after_trial(outcome, cfg)
     return outcome

@@ -27,7 +27,7 @@ LIMIT_FRACTION = 0.8
 
 def _key(cfg: M9Config) -> str:
     """What a worker is started for: the model it keeps and the platform it was started on."""
-    return json.dumps([model_key(to_dict(cfg)), cfg.trial.jax_platforms])
+    return json.dumps([model_key(to_dict(cfg)), cfg.accelerator.platform])
 
 
 class WarmWorker:

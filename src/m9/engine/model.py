@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import equinox as eqx
 import haliax as hax
 import jax
 import jax.numpy as jnp
+import numpy as np
+from haliax.partitioning import ResourceAxis
+from jax.sharding import Mesh
 from levanter.layers.rotary import DefaultRotaryEmbeddingsConfig, Llama3RotaryEmbeddingsConfig
 from levanter.models.llama import LlamaConfig, LlamaLMHeadModel
 
@@ -44,11 +49,10 @@ def llama_config(cfg: ModelConfig, max_seq_len: int) -> LlamaConfig:
 def build_model(cfg: ModelConfig, max_seq_len: int, compute_dtype: str) -> LlamaLMHeadModel:
     """Weights in the compute dtype, as a served checkpoint would be: random ones are initialised under jit (compiled,
     not op by op) and cast there, so a random 8B model takes the memory a real one does."""
-    lcfg = llama_config(cfg, max_seq_len)
     dtype = jnp.dtype(compute_dtype)
     if cfg.checkpoint is not None:
-        converter = lcfg.hf_checkpoint_converter(ref_checkpoint=cfg.checkpoint)
-        return converter.load_pretrained(LlamaLMHeadModel, ref=cfg.checkpoint, dtype=dtype)
+        return load_checkpoint(cfg, max_seq_len, dtype)
+    lcfg = llama_config(cfg, max_seq_len)
     vocab = hax.Axis("vocab", cfg.vocab_size)
 
     def init(key):
@@ -56,6 +60,33 @@ def build_model(cfg: ModelConfig, max_seq_len: int, compute_dtype: str) -> Llama
         return jax.tree_util.tree_map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, model)
 
     return eqx.filter_jit(init)(jax.random.PRNGKey(cfg.seed))
+
+
+class _VocabOnly:
+    """What Levanter's converter asks of a tokenizer when loading weights: its size. The tokenizer itself stays with
+    the planning process (prompts arrive as token ids), so loading never reads or downloads one."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def load_checkpoint(cfg: ModelConfig, max_seq_len: int, dtype) -> LlamaLMHeadModel:
+    """A local Hugging Face Llama checkpoint through Levanter's converter: the architecture from its config.json
+    (norm epsilon, tied embeddings, rope scaling included), the slot length from the engine. Levanter's safetensors
+    reader places arrays on the device mesh in context: one device, where m9 decodes."""
+    from levanter.compat.hf_checkpoints import HFCheckpointConverter
+    from transformers import LlamaConfig as HfLlamaConfig
+
+    converter = HFCheckpointConverter(LlamaConfig, reference_checkpoint=cfg.checkpoint, HfConfigClass=HfLlamaConfig,
+                                      tokenizer=_VocabOnly(cfg.vocab_size))
+    lcfg = dataclasses.replace(converter.config_from_hf_checkpoint(cfg.checkpoint), max_seq_len=max_seq_len,
+                               gradient_checkpointing=False)
+    mesh = Mesh(np.array(jax.devices()[:1]).reshape(1, 1), (ResourceAxis.DATA, ResourceAxis.MODEL))
+    with hax.partitioning.set_mesh(mesh):
+        return converter.load_pretrained(LlamaLMHeadModel, ref=cfg.checkpoint, config=lcfg, dtype=dtype)
 
 
 def poison_weights(model: LlamaLMHeadModel) -> LlamaLMHeadModel:

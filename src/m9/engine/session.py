@@ -12,6 +12,7 @@ import math
 import time
 from typing import Callable
 
+import haliax as hax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -52,23 +53,30 @@ def build_engine(model, cfg: M9Config, max_pages: int, max_prefill_size: int) ->
                                                   engine_config(cfg, max_pages, max_prefill_size))
 
 
-def synthetic_prompts(cfg: M9Config, num_prompts: int) -> list[list[int]]:
-    """Deterministic random token prompts (the same for every round and every point with the same seed)."""
-    rng = np.random.default_rng(cfg.workload.seed)
-    return rng.integers(0, cfg.model.vocab_size, size=(num_prompts, cfg.workload.prompt_len)).tolist()
+def stop_array(stop_ids: list[list[int]]) -> hax.NamedArray | None:
+    """Stop sequences as the engine takes them: one row each, left-padded with ``INVALID``."""
+    if not stop_ids:
+        return None
+    width = max(len(ids) for ids in stop_ids)
+    rows = np.full((len(stop_ids), width), INVALID, dtype=np.int32)
+    for row, ids in zip(rows, stop_ids):
+        row[width - len(ids):] = ids
+    return hax.named(jnp.asarray(rows), ("stop_seq", "position"))
 
 
-def make_requests(cfg: M9Config, prompts: list[list[int]], round_idx: int) -> list[Request]:
-    """One ``Request`` per prompt asking for exactly ``max_new_tokens`` (no stop tokens)."""
+def make_requests(cfg: M9Config, prompts: list[list[int]], round_idx: int,
+                  stop_ids: list[list[int]] | None = None) -> list[Request]:
+    """One ``Request`` per prompt asking for ``max_new_tokens``, ended early only by a stop sequence."""
     w = cfg.workload
     base_key = jax.random.fold_in(jax.random.PRNGKey(w.seed), round_idx)
+    stops = stop_array(stop_ids or [])
     return [
         Request(
             prompt_tokens=list(prompt),
             request_id=i,
             decode_params=SeqDecodingParams(
                 max_num_tokens=jnp.array(len(prompt) + w.max_new_tokens, dtype=jnp.int32),
-                stop_tokens=None,
+                stop_tokens=stops,
                 temperature=jnp.array(w.temperature, dtype=jnp.float32),
                 top_p=jnp.array(1.0, dtype=jnp.float32),
                 key=jax.random.fold_in(base_key, i),

@@ -75,6 +75,7 @@ class _Process:
         self.model_key: str | None = None
         self.model = None
         self.distributed = False
+        self.host_bandwidth: float | None = None
 
 
 def model_key(config: dict) -> str:
@@ -102,7 +103,7 @@ def run(trial_dir: Path, state: _Process) -> int:
         from m9.config import from_dict
         from m9.engine.model import build_model, poison_weights
         from m9.plan import FAULT_ENV
-        from m9.engine.session import build_engine, make_requests, run_round, synthetic_prompts
+        from m9.engine.session import build_engine, make_requests, run_round
 
         fixed["import_s"] = time.perf_counter() - t
         if state.trials == 1:
@@ -120,6 +121,12 @@ def run(trial_dir: Path, state: _Process) -> int:
             "jax_version": jax.__version__,
             "levanter_version": metadata.version("marin-levanter"),
         }
+        if request.get("measure_bandwidth"):
+            if state.host_bandwidth is None:
+                from m9.roofline import measure_host_bandwidth
+
+                state.host_bandwidth = measure_host_bandwidth()
+            result["runtime"]["host_bandwidth_gbps"] = state.host_bandwidth
         _say(f"runtime {result['runtime']}, trial {state.trials} of this process")
 
         t = time.perf_counter()
@@ -139,11 +146,11 @@ def run(trial_dir: Path, state: _Process) -> int:
         fixed["engine_build_s"] = time.perf_counter() - t
         _say(f"model {fixed['model_build_s']:.2f}s, engine {fixed['engine_build_s']:.2f}s")
 
-        prompts = synthetic_prompts(cfg, request["num_prompts"])
+        prompts, stop_ids = request["prompts"], request["stop_ids"]
         with open(trial_dir / PROGRESS, "w") as progress:
             for r in range(cfg.workload.n_rounds):
                 hook = _iteration_hook(progress, r, cfg.trial.inject_fault)
-                stats = run_round(engine, make_requests(cfg, prompts, r), on_iter=hook)
+                stats = run_round(engine, make_requests(cfg, prompts, r, stop_ids), on_iter=hook)
                 result["rounds"].append(asdict(stats))
                 progress.write(json.dumps({"round_done": r, "round_total_s": stats.round_total_s,
                                            "round_total_generated": stats.round_total_generated,

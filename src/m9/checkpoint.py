@@ -1,0 +1,153 @@
+"""Where a point's model comes from: a local Hugging Face Llama checkpoint folder, read without importing a framework.
+
+``resolve`` runs once per point, right after the composed config becomes an ``M9Config``: the model's shape keys
+are replaced by the checkpoint's own ``config.json`` (the YAML need not repeat them), the tokenizer folder is
+settled, and anything that cannot load fails here, as one line naming the key, before any engine starts. The
+engine child then loads the weights through Levanter's converter (``m9.engine.model``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from m9.config import M9Config, ModelConfig
+
+CONFIG = "config.json"
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+RANDOM_NAME = "tiny"
+"""``model.name`` of random weights when none is given (the schema's default shape)."""
+
+
+class ModelSourceError(ValueError):
+    """A checkpoint or tokenizer that cannot serve the point; the message names the key."""
+
+
+@functools.lru_cache(maxsize=32)
+def _read_json(path: str, mtime_ns: int) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """A checkpoint's ``config.json`` (cached per file version)."""
+    path = folder / CONFIG
+    return _read_json(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def file_sha(path: Path) -> str:
+    """A file's sha256 (16 hex digits), computed once per file version."""
+    st = path.stat()
+    return _sha256(str(path), st.st_mtime_ns, st.st_size)
+
+
+def _rope_type(hf: dict[str, Any]) -> str:
+    scaling = hf.get("rope_scaling") or {}
+    return scaling.get("rope_type") or scaling.get("type") or "default"
+
+
+def shape_from_config(hf: dict[str, Any]) -> dict[str, Any]:
+    """ModelConfig's shape keys from a Hugging Face Llama ``config.json``."""
+    heads = hf["num_attention_heads"]
+    return {
+        "vocab_size": hf["vocab_size"],
+        "hidden_dim": hf["hidden_size"],
+        "intermediate_dim": hf["intermediate_size"],
+        "num_layers": hf["num_hidden_layers"],
+        "num_heads": heads,
+        "num_kv_heads": hf.get("num_key_value_heads") or heads,
+        "head_dim": hf.get("head_dim") or hf["hidden_size"] // heads,
+        "rope_theta": float(hf.get("rope_theta", 10000.0)),
+        "rope_type": _rope_type(hf),
+    }
+
+
+def _checkpoint_folder(value: str) -> Path:
+    folder = Path(value).expanduser()
+    key = f"model.checkpoint={value}"
+    if not folder.exists():
+        hint = " (m9 loads local folders only: download it first, e.g. `huggingface-cli download REPO --local-dir DIR`)"
+        raise ModelSourceError(f"{key}: no such folder{hint if not value.startswith(('/', '.', '~')) else ''}")
+    if not folder.is_dir():
+        raise ModelSourceError(f"{key}: not a folder (a Hugging Face checkpoint folder holds {CONFIG} and safetensors)")
+    if not (folder / CONFIG).is_file():
+        raise ModelSourceError(f"{key}: no {CONFIG} in the folder")
+    try:
+        hf = read_config(folder)
+    except (OSError, ValueError) as exc:
+        raise ModelSourceError(f"{key}: {CONFIG} cannot be read: {exc}") from None
+    model_type = hf.get("model_type")
+    if model_type != "llama":
+        arch = ", ".join(hf.get("architectures") or []) or "no architectures"
+        raise ModelSourceError(f"{key}: {CONFIG} describes model_type={model_type!r} ({arch}); m9 decodes Llama "
+                               "checkpoints (model_type 'llama') only")
+    missing = [k for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                           "num_attention_heads") if k not in hf]
+    if missing:
+        raise ModelSourceError(f"{key}: {CONFIG} lacks {', '.join(missing)}")
+    if not any((folder / name).is_file() for name in WEIGHTS):
+        raise ModelSourceError(f"{key}: no safetensors weights in the folder (looked for {' or '.join(WEIGHTS)})")
+    return folder.resolve()
+
+
+def tokenizer_folder(model: ModelConfig) -> Optional[Path]:
+    """The tokenizer a point uses: ``model.tokenizer``, else the checkpoint's folder when it holds one, else None."""
+    if model.tokenizer is not None:
+        return Path(model.tokenizer).expanduser()
+    if model.checkpoint is not None:
+        folder = Path(model.checkpoint).expanduser()
+        if any((folder / name).is_file() for name in TOKENIZER_FILES):
+            return folder
+    return None
+
+
+def resolve(cfg: M9Config) -> M9Config:
+    """The point with its model settled: shape from the checkpoint's ``config.json``, the tokenizer folder, and a
+    name. Raises ``ModelSourceError`` (one line naming the key) for a checkpoint or tokenizer that cannot serve."""
+    model = cfg.model
+    changes: dict[str, Any] = {}
+    if model.checkpoint is not None:
+        folder = _checkpoint_folder(model.checkpoint)
+        changes.update(shape_from_config(read_config(folder)), checkpoint=str(folder))
+        if model.name is None:
+            changes["name"] = folder.name
+    elif model.name is None:
+        changes["name"] = RANDOM_NAME
+    tokenizer = tokenizer_folder(model)
+    if tokenizer is not None:
+        changes["tokenizer"] = str(tokenizer.resolve())
+    model = dataclasses.replace(model, **changes)
+    if model.tokenizer is not None:
+        from m9 import prompts  # the tokenizers package: only points that use a tokenizer pay its import
+
+        size = prompts.vocab_size(model.tokenizer)
+        if size > model.vocab_size:
+            raise ModelSourceError(
+                f"model.tokenizer={model.tokenizer}: its vocabulary has {size} tokens, more than the model's "
+                f"model.vocab_size={model.vocab_size}; token ids past it have no embedding")
+    return dataclasses.replace(cfg, model=model)
+
+
+def provenance(model: ModelConfig) -> dict[str, Any]:
+    """What the weights and tokenizer of a point were, recorded beside its config (``resolved.*``)."""
+    out: dict[str, Any] = {"resolved.weights": "checkpoint" if model.checkpoint else f"random(seed={model.seed})"}
+    files = {"resolved.checkpoint_config_sha256": Path(model.checkpoint) / CONFIG if model.checkpoint else None}
+    if model.tokenizer:
+        from m9 import prompts
+
+        files["resolved.tokenizer_sha256"] = prompts.tokenizer_file(model.tokenizer)
+    out.update({key: file_sha(path) for key, path in files.items() if path is not None and path.is_file()})
+    return out

@@ -1,0 +1,93 @@
+"""Where a point's decode sits on the roofline of the chip it ran on.
+
+Each inner decode step reads every weight once and, for each sequence it advances, that sequence's KV cache so
+far. From the last round's measured decode time and what its sequences generated:
+
+- ``decode_bytes``: steps x weight bytes + sum over generated tokens of (context length x KV bytes per token)
+- ``decode_flops``: 2 x matmul parameters per token + 4 x layers x heads x head size x context per token
+- ``achieved_gbps`` = decode_bytes / decode time; ``roofline_frac`` = achieved_gbps / the chip's bandwidth
+- ``arith_intensity`` = decode_flops / decode_bytes (FLOP/byte); the ridge point is peak FLOP/s / bandwidth
+
+Steps: the engine advances up to ``min(max_tokens_per_round, max_seqs)`` sequences per inner step, so the decode
+took at least the longest sequence's decode tokens and at least ``decode tokens / that width`` steps. Pure
+arithmetic, plus ``measure_host_bandwidth`` for a CPU host with no figure given.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from m9.config import M9Config
+from m9.plan import DTYPE_BYTES, Plan, matmul_params
+
+
+def kv_bytes_per_token(cfg: M9Config) -> int:
+    """KV cache bytes one token occupies (keys and values, every layer)."""
+    m = cfg.model
+    return 2 * m.num_layers * m.num_kv_heads * m.head_size * DTYPE_BYTES[cfg.engine.compute_dtype]
+
+
+def metrics(cfg: M9Config, plan: Plan, seq_lens: tuple[int, ...], decode_s: float,
+            bandwidth_gbps: Optional[float]) -> dict[str, float]:
+    """The roofline metrics of a round whose sequences generated ``seq_lens`` tokens in ``decode_s`` seconds of
+    decode iterations (empty when nothing was decoded)."""
+    prompt_lens = [n for n in plan.prompt_lens for _ in range(cfg.workload.n_generations)]
+    decoded = [(p, g - 1) for p, g in zip(prompt_lens, seq_lens) if g > 1]  # the first token came from prefill
+    tokens = sum(d for _, d in decoded)
+    if not tokens or decode_s <= 0:
+        return {}
+    width = min(plan.max_tokens_per_round, cfg.engine.max_seqs)
+    steps = max(max(d for _, d in decoded), -(-tokens // width))
+    # a token decoded at position p + k attends to the p + k tokens before it
+    context = sum(d * p + d * (d + 1) // 2 for p, d in decoded)
+    m = cfg.model
+    decode_bytes = steps * plan.weight_bytes + context * kv_bytes_per_token(cfg)
+    decode_flops = 2 * matmul_params(cfg) * tokens + 4 * m.num_layers * m.num_heads * m.head_size * context
+    out = {
+        "decode_bytes": float(decode_bytes),
+        "decode_flops": float(decode_flops),
+        "achieved_gbps": decode_bytes / decode_s / 1e9,
+        "achieved_tflops": decode_flops / decode_s / 1e12,
+        "arith_intensity": decode_flops / decode_bytes,
+    }
+    if bandwidth_gbps:
+        out["bandwidth_gbps"] = float(bandwidth_gbps)
+        out["roofline_frac"] = out["achieved_gbps"] / bandwidth_gbps
+    peak = cfg.accelerator.peak_tflops
+    if peak:
+        out["compute_frac"] = out["achieved_tflops"] / peak
+        if bandwidth_gbps:
+            out["ridge_intensity"] = peak * 1e12 / (bandwidth_gbps * 1e9)
+    return out
+
+
+def bandwidth(cfg: M9Config, runtime: dict) -> Optional[float]:
+    """The chip's bandwidth (GB/s): the preset's or the user's, else the engine process's measurement of its host."""
+    return cfg.accelerator.bandwidth_gbps or runtime.get("host_bandwidth_gbps")
+
+
+def wants_measurement(cfg: M9Config) -> bool:
+    """True when the engine process should measure its host's memory bandwidth (CPU, no figure given)."""
+    return cfg.accelerator.bandwidth_gbps is None and cfg.accelerator.platform == "cpu"
+
+
+def measure_host_bandwidth(mib: int = 128, repeats: int = 3) -> float:
+    """This host's memory bandwidth (GB/s, read + write) from copying a buffer larger than any cache, one thread
+    per core (numpy releases the GIL while copying); the best of ``repeats``."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    threads = os.cpu_count() or 1
+    src = np.ones(mib * 2**20 // 8, dtype=np.float64)
+    dst = np.empty_like(src)
+    parts = list(zip(np.array_split(src, threads), np.array_split(dst, threads)))
+    best = float("inf")
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            list(pool.map(lambda pair: np.copyto(pair[1], pair[0]), parts))
+            best = min(best, time.perf_counter() - start)
+    return 2 * src.nbytes / best / 1e9
