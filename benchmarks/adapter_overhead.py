@@ -25,6 +25,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
+from m9 import checkpoint
 from m9.config import from_hydra, register_schema
 from m9.plan import make_plan
 from m9.trial import run_trial
@@ -84,11 +85,11 @@ def main() -> None:
     register_schema()
     worker = "fresh" if a.fresh else "warm"
     with initialize_config_dir(config_dir=str(HERE.parent / "conf"), version_base="1.3"):
-        cfg = from_hydra(compose("config", overrides=[
+        cfg = checkpoint.resolve(from_hydra(compose("config", overrides=[
             f"engine.max_seqs={a.max_seqs}", f"engine.max_seq_len={a.max_seq_len}", f"engine.page_size={a.page_size}",
             f"workload.prompt_len={a.prompt_len}", f"workload.max_new_tokens={a.new}",
             f"workload.n_rounds={a.rounds + 1}", "tracking=none", f"trial.worker={worker}",
-        ]))
+        ])))
     bare = BareEngine(a)
     m9_rounds(cfg)  # the warm worker's first trial compiles, as the bare side did before "ready"
     sides = {"bare": bare, f"m9 {worker}": lambda: m9_rounds(cfg)}

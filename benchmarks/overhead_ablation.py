@@ -30,6 +30,7 @@ import time
 
 from hydra import compose, initialize_config_dir
 
+from m9 import checkpoint
 from m9.config import from_hydra, register_schema
 from m9.plan import make_plan
 
@@ -50,8 +51,8 @@ def main() -> None:
 
     register_schema()
     with initialize_config_dir(config_dir=os.path.join(HERE, "..", "conf"), version_base="1.3"):
-        cfg = from_hydra(compose("config", overrides=[f"engine.max_seqs={a.max_seqs}",
-                                                      f"workload.max_new_tokens={a.new}", "tracking=none"]))
+        cfg = checkpoint.resolve(from_hydra(compose("config", overrides=[f"engine.max_seqs={a.max_seqs}",
+                                                      f"workload.max_new_tokens={a.new}", "tracking=none"])))
     from m9.engine.model import TokenIdsTokenizer, build_model
     from m9 import prompts
     from m9.engine.session import build_engine, make_requests, run_round

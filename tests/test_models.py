@@ -15,7 +15,7 @@ import pytest
 
 from conftest import CONF_DIR, TINY_MAX_SEQ_LEN, compose_m9
 from hf_files import LINES, write_checkpoint, write_tokenizer
-from m9 import preflight, prompts
+from m9 import preflight, prompts, tokenizer
 from m9.journal import read_record
 from m9.plan import make_plan
 
@@ -77,7 +77,7 @@ def test_a_checkpoint_folder_with_text_prompts_decodes_exactly_the_tokens_of_its
 
 def test_the_planner_takes_prompt_lengths_from_the_tokenizer(hf, tmp_path):
     long_text = " ".join(LINES[-3:])
-    tokenized = len(prompts.load_tokenizer(str(hf.tok)).encode(long_text).ids)
+    tokenized = len(tokenizer.load(str(hf.tok)).encode(long_text).ids)
     assert tokenized > 16  # longer than the synthetic default, so the page estimate must grow
     base = [f"model.tokenizer={hf.tok}", "engine.page_size=8", "engine.max_seqs=4", "workload.max_new_tokens=16"]
     synthetic = make_plan(compose_m9(base))
@@ -100,7 +100,7 @@ def test_the_planner_takes_prompt_lengths_from_the_tokenizer(hf, tmp_path):
     jsonl = tmp_path / "prompts.jsonl"
     jsonl.write_text("\n".join(json.dumps({"prompt": t}) for t in (LINES[0], LINES[-1])) + "\n")
     from_file = make_plan(compose_m9(base + [f"workload.prompt_file={jsonl}"]))
-    tok = prompts.load_tokenizer(str(hf.tok))
+    tok = tokenizer.load(str(hf.tok))
     a, b = (len(tok.encode(t).ids) for t in (LINES[0], LINES[-1]))
     assert from_file.prompt_lens == (a, b, a, b) and from_file.prompt_source == "prompt_file"
     templated = make_plan(compose_m9(base + [TEMPLATE, "workload.num_prompts=3"]))
@@ -110,7 +110,7 @@ def test_the_planner_takes_prompt_lengths_from_the_tokenizer(hf, tmp_path):
 def test_stop_sequences_are_tokenized_and_checked_against_the_engines_stop_buffers(hf):
     base = [f"model.tokenizer={hf.tok}", TEMPLATE]
     built = prompts.build(compose_m9(base + ["workload.stop_sequences=['lazy dog']", "workload.stop_tokens=[2]"]), 8)
-    tok = prompts.load_tokenizer(str(hf.tok))
+    tok = tokenizer.load(str(hf.tok))
     assert built.stop_ids == (tuple(tok.encode("lazy dog", add_special_tokens=False).ids), (2,))
     plan = make_plan(compose_m9(base + ["workload.stop_tokens=[2]"]))
     assert plan.accepted and any("upper bounds" in w for w in plan.warnings)
@@ -123,30 +123,64 @@ def test_stop_sequences_are_tokenized_and_checked_against_the_engines_stop_buffe
             preflight.check(base + extra, CONF_DIR)
 
 
+def test_stop_sequences_reach_the_engine_left_padded():
+    from m9.engine.session import INVALID, stop_array
+
+    rows = stop_array([[5, 6, 7], [9]])
+    assert rows.axis_names == ("stop_seq", "position")
+    assert rows.array.tolist() == [[5, 6, 7], [INVALID, INVALID, 9]]  # Levanter matches them right-aligned
+    assert stop_array([]) is None
+
+
 @pytest.mark.slow
-def test_a_stop_token_ends_a_sequence_where_it_is_generated(tiny_model):
-    cfg = compose_m9([*ENGINE, "engine.max_seqs=1"])
-    free = _decode_in_process(tiny_model, cfg)
-    assert free.seq_lens == (24,)
-    # greedy decoding of random weights: stop at the token the first run generated 6th; it must end there
+def test_stop_tokens_end_a_sequence_where_they_are_generated(tiny_model):
     from m9.engine.session import build_engine, make_requests
 
+    cfg = compose_m9([*ENGINE, "engine.max_seqs=1"])
     plan = make_plan(cfg)
-    engine = build_engine(tiny_model, cfg, plan.max_pages, plan.max_prefill_size)
-    result = engine.generate(make_requests(cfg, [list(p) for p in prompts.build(cfg, 1).token_ids], 0))
-    sixth = int(result.tokens[0][5])
-    first = [int(t) for t in result.tokens[0]].index(sixth)
-    stopped = _decode_in_process(tiny_model, compose_m9([*ENGINE, "engine.max_seqs=1", f"workload.stop_tokens=[{sixth}]"]))
-    assert stopped.seq_lens == (first + 1,)
+    prompt = [list(prompts.build(cfg, 1).token_ids[0])]
+
+    def generate(stop_ids):
+        engine = build_engine(tiny_model, cfg, plan.max_pages, plan.max_prefill_size)
+        return [int(t) for t in engine.generate(make_requests(cfg, prompt, 0, stop_ids)).tokens[0]]
+
+    free = generate([])
+    assert len(free) == 24
+    # greedy decoding of random weights is deterministic: a two-token stop on the pair generated 5th and 6th, beside
+    # a one-token stop never generated, ends the sequence right after the pair's first occurrence
+    pair = free[4:6]
+    end = next(i for i in range(len(free) - 1) if free[i:i + 2] == pair) + 2
+    unused = next(t for t in range(256) if t not in free)
+    assert generate([[unused]]) == free
+    assert generate([pair, [unused]]) == free[:end]
+    # the same through the config, as a sweep runs it
+    stopped = _decode_in_process(tiny_model, compose_m9([*ENGINE, "engine.max_seqs=1",
+                                                         f"workload.stop_tokens=[{free[3]}]"]))
+    assert stopped.seq_lens == (free.index(free[3]) + 1,)
 
 
-def _gpt2_folder(root: Path) -> Path:
-    folder = root / "gpt2"
+def test_the_checkpoints_config_sets_the_shape_whatever_the_model_group_says(hf):
+    cfg = compose_m9(["model=llama3_8b", f"model.checkpoint={hf.ckpt}"])
+    m = cfg.model
+    assert (m.vocab_size, m.hidden_dim, m.intermediate_dim, m.num_layers, m.num_heads, m.num_kv_heads, m.head_dim,
+            m.rope_theta, m.rope_type) == (256, 64, 128, 2, 4, 2, 16, 10000.0, "default")
+    assert m.tokenizer == str(hf.ckpt.resolve()) and m.name == "llama3_8b"  # a name the group gives stays
+    assert make_plan(cfg).weight_bytes == make_plan(compose_m9()).weight_bytes
+
+
+def _folder(root: Path, name: str, config: dict | None, weights: dict[str, str] | None = None) -> Path:
+    """A checkpoint-like folder: ``config.json`` (None: none) and weight files by name."""
+    folder = root / name
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"],
-                                                    "vocab_size": 50257, "n_embd": 768}))
-    (folder / "model.safetensors").write_bytes(b"")
+    if config is not None:
+        (folder / "config.json").write_text(json.dumps(config))
+    for file, text in (weights if weights is not None else {"model.safetensors": ""}).items():
+        (folder / file).write_text(text)
     return folder
+
+
+LLAMA = {"model_type": "llama", "vocab_size": 256, "hidden_size": 64, "intermediate_size": 128,
+         "num_hidden_layers": 2, "num_attention_heads": 4}
 
 
 def _wide_tokenizer(root: Path) -> Path:
@@ -165,11 +199,23 @@ MODEL_ERRORS = [
     (lambda root: ["model.checkpoint=/nonexistent/dir"], "model.checkpoint=/nonexistent/dir: no such folder"),
     (lambda root: ["model.checkpoint=meta-llama/Meta-Llama-3-8B"],
      "model.checkpoint=meta-llama/Meta-Llama-3-8B: no such folder (m9 loads local folders only"),
-    (lambda root: [f"model.checkpoint={_gpt2_folder(root)}"],
+    (lambda root: [f"model.checkpoint={_folder(root, 'gpt2', {'model_type': 'gpt2', 'architectures': ['GPT2LMHeadModel']})}"],
      "config.json describes model_type='gpt2' (GPT2LMHeadModel); m9 decodes Llama checkpoints"),
+    (lambda root: [f"model.checkpoint={_folder(root, 'bare', None)}"], "bare: no config.json in the folder"),
+    (lambda root: [f"model.checkpoint={_folder(root, 'noweights', LLAMA, {})}"],
+     "no safetensors weights in the folder (looked for model.safetensors or model.safetensors.index.json)"),
+    (lambda root: [f"model.checkpoint={_folder(root, 'shards', LLAMA, {'model.safetensors.index.json': json.dumps({'weight_map': {'a': 'model-00001-of-00002.safetensors', 'b': 'model-00002-of-00002.safetensors'}}), 'model-00001-of-00002.safetensors': ''})}"],
+     "1 of 2 shards named in model.safetensors.index.json are missing (first: model-00002-of-00002.safetensors)"),
+    (lambda root: [f"model.checkpoint={_folder(root, 'rope', {**LLAMA, 'rope_scaling': {'rope_type': 'longrope'}})}"],
+     "rope_scaling type 'longrope' is not one Levanter reads"),
+    (lambda root: [f"model.checkpoint={_folder(root, 'bias', {**LLAMA, 'attention_bias': True})}"],
+     "asks for attention/MLP biases"),
     (lambda root: [f"model.tokenizer={_wide_tokenizer(root)}"], "its vocabulary has 300 tokens, more than the "
                                                                "model's model.vocab_size=256"),
     (lambda root: [TEMPLATE], "workload.prompt_template: text needs a tokenizer (model.tokenizer=DIR"),
+    (lambda root: ["workload.prompts=[]"], "workload.prompts: text needs a tokenizer"),
+    (lambda root: ["workload.stop_tokens=[3]", "engine.max_stop_tokens=0"],
+     "workload.stop_tokens: the engine has no stop buffer (engine.max_stop_tokens=0)"),
     (lambda root: ["workload.prompt_file=/nonexistent.jsonl", f"model.tokenizer={root}/tokenizer"],
      "workload.prompt_file=/nonexistent.jsonl: no such file"),
 ]

@@ -86,7 +86,7 @@ def test_length_fixed_turns_a_short_budget_into_a_rejection():
         (["model=llama3_8b", "accelerator=h100_80gb", "engine.compute_dtype=bfloat16", "engine.max_seq_len=4096",
           "engine.max_seqs=256", "workload.max_new_tokens=4000"],
          "KV cache 125.50 GiB (64256 pages x 16 tokens x 128 KiB/token) + weights 14.96 GiB > "
-         "engine.hbm_utilization=0.9 x 80.0 GiB of one h100_80gb chip"),
+         "engine.hbm_utilization=0.9 x 79.6 GiB of one h100_80gb chip"),
     ],
 )
 def test_capacity_rejections_name_the_key_and_numbers(overrides, needle):

@@ -15,11 +15,13 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
+from m9 import tokenizer
 from m9.config import M9Config, ModelConfig
 
 CONFIG = "config.json"
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+ROPE_TYPES = ("default", "linear", "llama3", "yarn")
+"""``rope_scaling`` types Levanter's Llama reads (its registered rotary embeddings)."""
 RANDOM_NAME = "tiny"
 """``model.name`` of random weights when none is given (the schema's default shape)."""
 
@@ -72,6 +74,7 @@ def shape_from_config(hf: dict[str, Any]) -> dict[str, Any]:
         "head_dim": hf.get("head_dim") or hf["hidden_size"] // heads,
         "rope_theta": float(hf.get("rope_theta", 10000.0)),
         "rope_type": _rope_type(hf),
+        "tie_word_embeddings": bool(hf.get("tie_word_embeddings", False)),
     }
 
 
@@ -98,9 +101,30 @@ def _checkpoint_folder(value: str) -> Path:
                            "num_attention_heads") if k not in hf]
     if missing:
         raise ModelSourceError(f"{key}: {CONFIG} lacks {', '.join(missing)}")
-    if not any((folder / name).is_file() for name in WEIGHTS):
-        raise ModelSourceError(f"{key}: no safetensors weights in the folder (looked for {' or '.join(WEIGHTS)})")
+    if hf.get("attention_bias") or hf.get("mlp_bias"):
+        raise ModelSourceError(f"{key}: {CONFIG} asks for attention/MLP biases, which Levanter's Llama does not have")
+    if _rope_type(hf) not in ROPE_TYPES:
+        raise ModelSourceError(f"{key}: {CONFIG} rope_scaling type {_rope_type(hf)!r} is not one Levanter reads "
+                               f"({', '.join(ROPE_TYPES)})")
+    _check_weights(folder, key)
     return folder.resolve()
+
+
+def _check_weights(folder: Path, key: str) -> None:
+    """The safetensors file, or every shard a sharded checkpoint's index names, is present."""
+    if (folder / WEIGHTS[0]).is_file():
+        return
+    index = folder / WEIGHTS[1]
+    if not index.is_file():
+        raise ModelSourceError(f"{key}: no safetensors weights in the folder (looked for {' or '.join(WEIGHTS)})")
+    try:
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise ModelSourceError(f"{key}: {WEIGHTS[1]} cannot be read ({type(exc).__name__}: {exc})") from None
+    missing = [s for s in shards if not (folder / s).is_file()]
+    if missing:
+        raise ModelSourceError(f"{key}: {len(missing)} of {len(shards)} shards named in {WEIGHTS[1]} are missing "
+                               f"(first: {missing[0]})")
 
 
 def tokenizer_folder(model: ModelConfig) -> Optional[Path]:
@@ -109,7 +133,7 @@ def tokenizer_folder(model: ModelConfig) -> Optional[Path]:
         return Path(model.tokenizer).expanduser()
     if model.checkpoint is not None:
         folder = Path(model.checkpoint).expanduser()
-        if any((folder / name).is_file() for name in TOKENIZER_FILES):
+        if tokenizer.find(folder) is not None:
             return folder
     return None
 
@@ -126,14 +150,15 @@ def resolve(cfg: M9Config) -> M9Config:
             changes["name"] = folder.name
     elif model.name is None:
         changes["name"] = RANDOM_NAME
-    tokenizer = tokenizer_folder(model)
-    if tokenizer is not None:
-        changes["tokenizer"] = str(tokenizer.resolve())
+    folder = tokenizer_folder(model)
+    if folder is not None:
+        changes["tokenizer"] = str(folder.resolve())
     model = dataclasses.replace(model, **changes)
     if model.tokenizer is not None:
-        from m9 import prompts  # the tokenizers package: only points that use a tokenizer pay its import
-
-        size = prompts.vocab_size(model.tokenizer)
+        try:
+            size = tokenizer.vocab_size(model.tokenizer)
+        except ValueError as exc:
+            raise ModelSourceError(str(exc)) from None
         if size > model.vocab_size:
             raise ModelSourceError(
                 f"model.tokenizer={model.tokenizer}: its vocabulary has {size} tokens, more than the model's "
@@ -146,8 +171,6 @@ def provenance(model: ModelConfig) -> dict[str, Any]:
     out: dict[str, Any] = {"resolved.weights": "checkpoint" if model.checkpoint else f"random(seed={model.seed})"}
     files = {"resolved.checkpoint_config_sha256": Path(model.checkpoint) / CONFIG if model.checkpoint else None}
     if model.tokenizer:
-        from m9 import prompts
-
-        files["resolved.tokenizer_sha256"] = prompts.tokenizer_file(model.tokenizer)
+        files["resolved.tokenizer_sha256"] = tokenizer.find(Path(model.tokenizer))
     out.update({key: file_sha(path) for key, path in files.items() if path is not None and path.is_file()})
     return out

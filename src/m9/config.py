@@ -86,6 +86,8 @@ class ModelConfig:
     """RoPE base frequency."""
     rope_type: str = "default"
     """``default`` or ``llama3`` (Llama 3's frequency scaling)."""
+    tie_word_embeddings: bool = False
+    """The LM head shares the embedding matrix (Llama 3.2 1B/3B)."""
     checkpoint: Optional[str] = None
     """A local Hugging Face Llama checkpoint folder (``config.json`` + safetensors), loaded through Levanter's
     converter; nothing is downloaded at run time. None: random weights from ``seed`` (the default for capacity

@@ -119,9 +119,20 @@ def matmul_params(cfg: M9Config) -> int:
     return m.num_layers * (attn + mlp) + m.vocab_size * m.hidden_dim
 
 
+def _norm_params(cfg: M9Config) -> int:
+    return (2 * cfg.model.num_layers + 1) * cfg.model.hidden_dim
+
+
 def _param_count(cfg: M9Config) -> int:
     m = cfg.model
-    return matmul_params(cfg) + m.vocab_size * m.hidden_dim + (2 * m.num_layers + 1) * m.hidden_dim
+    embedding = 0 if m.tie_word_embeddings else m.vocab_size * m.hidden_dim  # tied: it is the LM head's matrix
+    return matmul_params(cfg) + embedding + _norm_params(cfg)
+
+
+def step_weight_bytes(cfg: M9Config) -> int:
+    """Weight bytes one decode step reads: every multiplied matrix and the norms (the embedding lookup reads only
+    the rows of the tokens it embeds)."""
+    return (matmul_params(cfg) + _norm_params(cfg)) * DTYPE_BYTES[cfg.engine.compute_dtype]
 
 
 FAULTS = ("sigkill", "hang", "nan_weights", "segfault")

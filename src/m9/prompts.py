@@ -2,8 +2,8 @@
 
 Sources, one per point: synthetic token ids (the default: ``workload.prompt_len`` ids drawn below the model's
 vocabulary), text prompts (``workload.prompts``), a file (``workload.prompt_file``), or a template
-(``workload.prompt_template``, ``{i}`` the prompt's index). Text is tokenized with the point's tokenizer (the
-``tokenizers`` package on a ``tokenizer.json``; no framework import, nothing downloaded), so the planner sizes
+(``workload.prompt_template``, ``{i}`` the prompt's index). Text is tokenized with the point's tokenizer
+(``m9.tokenizer``), so the planner sizes
 pages and prefill from the real lengths. Stop sequences are tokenized alone, as servers do.
 """
 
@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from m9 import tokenizer
 from m9.config import M9Config, WorkloadConfig
 
 SOURCES = ("prompts", "prompt_file", "prompt_template")
@@ -35,48 +36,6 @@ class PromptSet:
         return tuple(len(ids) for ids in self.token_ids)
 
 
-def tokenizer_file(folder: str) -> Path:
-    """The file a tokenizer folder (or a ``tokenizer.json`` path) is read from."""
-    path = Path(folder)
-    if path.is_file():
-        return path
-    for name in ("tokenizer.json", "tokenizer.model"):
-        if (path / name).is_file():
-            return path / name
-    return path / "tokenizer.json"
-
-
-@functools.lru_cache(maxsize=8)
-def _load(path: str, mtime_ns: int):
-    from tokenizers import Tokenizer
-
-    if path.endswith(".json"):
-        return Tokenizer.from_file(path)
-    # A sentencepiece-only folder (tokenizer.model): transformers converts it to a fast tokenizer, once.
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(Path(path).parent), local_files_only=True, use_fast=True).backend_tokenizer
-
-
-def load_tokenizer(folder: str):
-    """A ``tokenizers.Tokenizer`` for a local folder (cached per file version). Raises ValueError naming the key."""
-    path = tokenizer_file(folder)
-    if not Path(folder).exists():
-        raise ValueError(f"model.tokenizer={folder}: no such folder or file")
-    if not path.is_file():
-        raise ValueError(f"model.tokenizer={folder}: no tokenizer.json (or tokenizer.model) in it")
-    try:
-        return _load(str(path), path.stat().st_mtime_ns)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is bad input, said in one line
-        raise ValueError(f"model.tokenizer={folder}: {path.name} cannot be loaded: "
-                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-
-
-def vocab_size(folder: str) -> int:
-    """Token ids the tokenizer can produce (added tokens included)."""
-    return load_tokenizer(folder).get_vocab_size(with_added_tokens=True)
-
-
 def source(w: WorkloadConfig) -> str:
     """Where a workload's prompts come from: ``synthetic`` or the one text key set."""
     given = [k for k in SOURCES if getattr(w, k) is not None]
@@ -85,23 +44,31 @@ def source(w: WorkloadConfig) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _file_texts(path: str, mtime_ns: int) -> tuple[str, ...]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return _parse_lines(path, f.read().splitlines())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"workload.prompt_file={path}: cannot be read ({exc})") from None
+
+
+def _parse_lines(path: str, lines: list[str]) -> tuple[str, ...]:
+    """Prompts of a file: every non-blank line of a text file; of a ``.jsonl``, each line's string or its
+    ``prompt`` / ``text`` field."""
+    if not path.endswith(".jsonl"):
+        return tuple(line for line in lines if line.strip())
     texts = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            if not path.endswith(".jsonl"):
-                texts.append(line.rstrip("\n"))
-                continue
-            try:
-                item = json.loads(line)
-            except ValueError as exc:
-                raise ValueError(f"workload.prompt_file={path}: line {n} is not JSON ({exc})") from None
-            text = item if isinstance(item, str) else (item.get("prompt", item.get("text"))
-                                                       if isinstance(item, dict) else None)
-            if not isinstance(text, str):
-                raise ValueError(f"workload.prompt_file={path}: line {n} has no \"prompt\" or \"text\" string")
-            texts.append(text)
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"workload.prompt_file={path}: line {n} is not JSON ({exc})") from None
+        text = item if isinstance(item, str) else (item.get("prompt", item.get("text"))
+                                                   if isinstance(item, dict) else None)
+        if not isinstance(text, str):
+            raise ValueError(f"workload.prompt_file={path}: line {n} has no \"prompt\" or \"text\" string")
+        texts.append(text)
     return tuple(texts)
 
 
@@ -140,7 +107,7 @@ def _stop_ids(cfg: M9Config) -> tuple[tuple[int, ...], ...]:
     w, e = cfg.workload, cfg.engine
     stops: list[tuple[int, ...]] = []
     if w.stop_sequences:
-        tok = load_tokenizer(cfg.model.tokenizer)
+        tok = tokenizer.load(cfg.model.tokenizer)
         for text in w.stop_sequences:
             ids = tuple(tok.encode(text, add_special_tokens=False).ids)
             if not ids:
@@ -153,6 +120,8 @@ def _stop_ids(cfg: M9Config) -> tuple[tuple[int, ...], ...]:
         if not 0 <= t < cfg.model.vocab_size:
             raise ValueError(f"workload.stop_tokens: {t} is not a token id of the model "
                              f"(0 <= id < model.vocab_size={cfg.model.vocab_size})")
+        if e.max_stop_tokens < 1:
+            raise ValueError(f"workload.stop_tokens: the engine has no stop buffer (engine.max_stop_tokens=0)")
         stops.append((t,))
     if len(stops) > e.max_stop_seqs:
         raise ValueError(f"workload.stop_sequences + workload.stop_tokens: {len(stops)} stop sequences > "
@@ -160,11 +129,16 @@ def _stop_ids(cfg: M9Config) -> tuple[tuple[int, ...], ...]:
     return tuple(stops)
 
 
+def _version(path: str | None) -> int | None:
+    """A file's modification time (what invalidates a cached prompt set), or None."""
+    file = tokenizer.find(Path(path)) if path and Path(path).exists() else None
+    return file.stat().st_mtime_ns if file is not None else None
+
+
 def _key(cfg: M9Config, num_prompts: int) -> str:
-    tok = cfg.model.tokenizer
-    version = tokenizer_file(tok).stat().st_mtime_ns if tok and tokenizer_file(tok).is_file() else None
-    return json.dumps([cfg.workload.__dict__, cfg.engine.max_stop_seqs, cfg.engine.max_stop_tokens,
-                       cfg.model.vocab_size, tok, version, num_prompts], sort_keys=True, default=str)
+    w, tok = cfg.workload, cfg.model.tokenizer
+    return json.dumps([w.__dict__, cfg.engine.max_stop_seqs, cfg.engine.max_stop_tokens, cfg.model.vocab_size,
+                       tok, _version(tok), _version(w.prompt_file), num_prompts], sort_keys=True, default=str)
 
 
 def build(cfg: M9Config, num_prompts: int) -> PromptSet:
@@ -188,14 +162,14 @@ def _build(cfg: M9Config, num_prompts: int) -> PromptSet:
     given = [k for k in SOURCES if getattr(w, k) is not None]
     if len(given) > 1:
         raise ValueError(f"workload.{given[1]}: set one prompt source (workload.{given[0]} is set too)")
-    needs_tokenizer = [f"workload.{k}" for k in (*given, "stop_sequences") if getattr(w, k)]
+    needs_tokenizer = [f"workload.{k}" for k in given] + (["workload.stop_sequences"] if w.stop_sequences else [])
     if needs_tokenizer and tok_folder is None:
         raise ValueError(f"{needs_tokenizer[0]}: text needs a tokenizer (model.tokenizer=DIR, or a model.checkpoint "
                          "folder that holds one)")
     stops = _stop_ids(cfg)
     if src == "synthetic":
         return PromptSet(src, _synthetic(cfg, num_prompts), stops)
-    tok = load_tokenizer(tok_folder)
+    tok = tokenizer.load(tok_folder)
     encoded = tok.encode_batch(texts(w, num_prompts), add_special_tokens=w.add_special_tokens)
     ids = tuple(tuple(e.ids) for e in encoded)
     for i, row in enumerate(ids):

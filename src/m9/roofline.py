@@ -3,7 +3,8 @@
 Each inner decode step reads every weight once and, for each sequence it advances, that sequence's KV cache so
 far. From the last round's measured decode time and what its sequences generated:
 
-- ``decode_bytes``: steps x weight bytes + sum over generated tokens of (context length x KV bytes per token)
+- ``decode_bytes``: steps x weight bytes a step reads (projections, LM head, norms) + sum over generated tokens of
+  (context length x KV bytes per token)
 - ``decode_flops``: 2 x matmul parameters per token + 4 x layers x heads x head size x context per token
 - ``achieved_gbps`` = decode_bytes / decode time; ``roofline_frac`` = achieved_gbps / the chip's bandwidth
 - ``arith_intensity`` = decode_flops / decode_bytes (FLOP/byte); the ridge point is peak FLOP/s / bandwidth
@@ -15,11 +16,12 @@ arithmetic, plus ``measure_host_bandwidth`` for a CPU host with no figure given.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Optional
 
 from m9.config import M9Config
-from m9.plan import DTYPE_BYTES, Plan, matmul_params
+from m9.plan import DTYPE_BYTES, Plan, matmul_params, step_weight_bytes
 
 
 def kv_bytes_per_token(cfg: M9Config) -> int:
@@ -42,7 +44,7 @@ def metrics(cfg: M9Config, plan: Plan, seq_lens: tuple[int, ...], decode_s: floa
     # a token decoded at position p + k attends to the p + k tokens before it
     context = sum(d * p + d * (d + 1) // 2 for p, d in decoded)
     m = cfg.model
-    decode_bytes = steps * plan.weight_bytes + context * kv_bytes_per_token(cfg)
+    decode_bytes = steps * step_weight_bytes(cfg) + context * kv_bytes_per_token(cfg)
     decode_flops = 2 * matmul_params(cfg) * tokens + 4 * m.num_layers * m.num_heads * m.head_size * context
     out = {
         "decode_bytes": float(decode_bytes),
@@ -62,14 +64,30 @@ def metrics(cfg: M9Config, plan: Plan, seq_lens: tuple[int, ...], decode_s: floa
     return out
 
 
-def bandwidth(cfg: M9Config, runtime: dict) -> Optional[float]:
-    """The chip's bandwidth (GB/s): the preset's or the user's, else the engine process's measurement of its host."""
-    return cfg.accelerator.bandwidth_gbps or runtime.get("host_bandwidth_gbps")
+def decode_time(rounds_iter_s: list[list[float]]) -> Optional[float]:
+    """Seconds the last round spent in decode iterations. When it is also the first round, its first iteration
+    includes compilation: that one counts at the median of the others (None with nothing else to go by)."""
+    iters = list(rounds_iter_s[-1])
+    if len(rounds_iter_s) > 1:
+        return sum(iters)
+    if len(iters) < 2:
+        return None
+    rest = sorted(iters[1:])
+    return sum(rest) + rest[len(rest) // 2]
 
 
-def wants_measurement(cfg: M9Config) -> bool:
-    """True when the engine process should measure its host's memory bandwidth (CPU, no figure given)."""
-    return cfg.accelerator.bandwidth_gbps is None and cfg.accelerator.platform == "cpu"
+def bandwidth(cfg: M9Config) -> Optional[float]:
+    """The chip's memory bandwidth (GB/s): the preset's or the user's; on a CPU with none given, this host's,
+    measured once per process (the process that runs the point runs on the engine's host)."""
+    if cfg.accelerator.bandwidth_gbps:
+        return cfg.accelerator.bandwidth_gbps
+    return host_bandwidth() if cfg.accelerator.platform == "cpu" else None
+
+
+@functools.cache
+def host_bandwidth() -> float:
+    """``measure_host_bandwidth``, once per process."""
+    return measure_host_bandwidth()
 
 
 def measure_host_bandwidth(mib: int = 128, repeats: int = 3) -> float:

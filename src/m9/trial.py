@@ -43,7 +43,6 @@ def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path,
         "max_prefill_size": plan.max_prefill_size,
         "prompts": [list(ids) for ids in prompt_set.token_ids],
         "stop_ids": [list(ids) for ids in prompt_set.stop_ids],
-        "measure_bandwidth": roofline.wants_measurement(cfg),
         "spawned_at": time.time(),
         "processes": processes,
     }
@@ -67,9 +66,10 @@ def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path,
                        length_fixed=cfg.workload.length_fixed)
     if outcome.status == PASS:
         last = result["rounds"][-1]
-        measured = roofline.metrics(cfg, plan, tuple(last["seq_lens"]), sum(last["iter_s"]),
-                                    roofline.bandwidth(cfg, outcome.runtime))
-        outcome = dataclasses.replace(outcome, metrics={**outcome.metrics, **measured})
+        decode_s = roofline.decode_time([r["iter_s"] for r in result["rounds"]])
+        if decode_s is not None:
+            measured = roofline.metrics(cfg, plan, tuple(last["seq_lens"]), decode_s, roofline.bandwidth(cfg))
+            outcome = dataclasses.replace(outcome, metrics={**outcome.metrics, **measured})
     if until_result:
         warm.after_trial(outcome, cfg)
     return outcome

@@ -42,6 +42,7 @@ def llama_config(cfg: ModelConfig, max_seq_len: int) -> LlamaConfig:
         num_kv_heads=cfg.num_kv_heads,
         head_dim=cfg.head_dim,
         rope=rope,
+        tie_word_embeddings=cfg.tie_word_embeddings,
         gradient_checkpointing=False,
     )
 
@@ -82,8 +83,9 @@ def load_checkpoint(cfg: ModelConfig, max_seq_len: int, dtype) -> LlamaLMHeadMod
 
     converter = HFCheckpointConverter(LlamaConfig, reference_checkpoint=cfg.checkpoint, HfConfigClass=HfLlamaConfig,
                                       tokenizer=_VocabOnly(cfg.vocab_size))
+    # Levanter's from_hf_config leaves head_dim to hidden/heads: take the checkpoint's, as the planner did
     lcfg = dataclasses.replace(converter.config_from_hf_checkpoint(cfg.checkpoint), max_seq_len=max_seq_len,
-                               gradient_checkpointing=False)
+                               head_dim=cfg.head_dim, gradient_checkpointing=False)
     mesh = Mesh(np.array(jax.devices()[:1]).reshape(1, 1), (ResourceAxis.DATA, ResourceAxis.MODEL))
     with hax.partitioning.set_mesh(mesh):
         return converter.load_pretrained(LlamaLMHeadModel, ref=cfg.checkpoint, config=lcfg, dtype=dtype)

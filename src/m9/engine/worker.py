@@ -75,13 +75,13 @@ class _Process:
         self.model_key: str | None = None
         self.model = None
         self.distributed = False
-        self.host_bandwidth: float | None = None
 
 
 def model_key(config: dict) -> str:
-    """What decides the weights a trial decodes with: the model section, the slot length, the dtype."""
-    return json.dumps([config["model"], config["engine"]["max_seq_len"], config["engine"]["compute_dtype"]],
-                      sort_keys=True)
+    """What decides the weights a trial decodes with: the model section (less the tokenizer, which stays with the
+    planning process), the slot length, the dtype."""
+    model = {k: v for k, v in config["model"].items() if k != "tokenizer"}
+    return json.dumps([model, config["engine"]["max_seq_len"], config["engine"]["compute_dtype"]], sort_keys=True)
 
 
 def run(trial_dir: Path, state: _Process) -> int:
@@ -121,12 +121,6 @@ def run(trial_dir: Path, state: _Process) -> int:
             "jax_version": jax.__version__,
             "levanter_version": metadata.version("marin-levanter"),
         }
-        if request.get("measure_bandwidth"):
-            if state.host_bandwidth is None:
-                from m9.roofline import measure_host_bandwidth
-
-                state.host_bandwidth = measure_host_bandwidth()
-            result["runtime"]["host_bandwidth_gbps"] = state.host_bandwidth
         _say(f"runtime {result['runtime']}, trial {state.trials} of this process")
 
         t = time.perf_counter()
