@@ -77,8 +77,8 @@ def test_report_matches_the_store_and_draws_valid_plots(tmp_path):
             assert row[7] == f"{metrics['round_total_s']:.3f}s" and row[8] == f"{metrics['round_avg_tok_s']:.1f}"
             assert f"pages_in_use={int(metrics['pages_in_use'])}" in row[9]
             assert metrics["roofline_frac"] == pytest.approx(metrics["achieved_gbps"] / 20)
-            assert f"roofline {metrics['roofline_frac']:.2f} of 20 GB/s, {metrics['arith_intensity']:.1f} FLOP/B" in row[9]
-            assert f"| {metrics['roofline_frac']:.3f} | {metrics['arith_intensity']:.2f} |" in md.split("## Roofline")[1]
+            assert f"roofline {metrics['roofline_frac']:.3g} of 20 GB/s, {metrics['arith_intensity']:.1f} FLOP/B" in row[9]
+            assert f"| {metrics['roofline_frac']:.3g} | {metrics['arith_intensity']:.2f} |" in md.split("## Roofline")[1]
         else:
             assert tags["signature"][:40] in row[9]
     statuses = {r[2]: r[6] for r in rows.values()}

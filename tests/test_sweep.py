@@ -38,8 +38,11 @@ def test_sigterm_mid_sweep_closes_the_parent_as_killed_and_kills_the_engine(tmp_
     while not (sweep / "0" / "request.json").exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()[-3000:]
         time.sleep(0.2)
-    worker = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "m9.engine.worker"], capture_output=True, text=True)
-    pids = worker.stdout.split()
+    pids: list[str] = []
+    while not pids and time.monotonic() < deadline:  # the request is written just before the child is started
+        pids = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "m9.engine.worker"], capture_output=True,
+                              text=True).stdout.split()
+        time.sleep(0.1)
     assert pids, "the engine child should be running"
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)

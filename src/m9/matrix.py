@@ -35,7 +35,7 @@ def _notes(outcome: Outcome, sla: tuple[Condition, ...]) -> str:
 
 def roofline_note(metrics) -> str:
     """``roofline 0.42 of 2765 GB/s, 1.9 FLOP/B``: the decode's bandwidth use and arithmetic intensity."""
-    return (f"roofline {metrics['roofline_frac']:.2f} of {metrics['bandwidth_gbps']:g} GB/s, "
+    return (f"roofline {metrics['roofline_frac']:.3g} of {metrics['bandwidth_gbps']:.4g} GB/s, "
             f"{metrics['arith_intensity']:.1f} FLOP/B")
 
 

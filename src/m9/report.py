@@ -138,7 +138,7 @@ def render(sweep: Sweep) -> str:
         lines.append(_table(
             [knob or "job", "achieved GB/s", "bandwidth GB/s", "roofline_frac", "arith_intensity", "achieved TFLOP/s"],
             [[analysis.knob_value(e, knob) if knob else e.job_num, f"{e.metrics['achieved_gbps']:.2f}",
-              f"{e.metrics['bandwidth_gbps']:g}", f"{e.metrics['roofline_frac']:.3f}",
+              f"{e.metrics['bandwidth_gbps']:.4g}", f"{e.metrics['roofline_frac']:.3g}",
               f"{e.metrics['arith_intensity']:.2f}", f"{e.metrics['achieved_tflops']:.4f}"] for e in roof]))
     preds = analysis.prediction_rows(entries)
     lines += ["", "## Predicted vs measured", ""]
