@@ -50,7 +50,7 @@ def test_a_checkpoint_folder_with_text_prompts_decodes_exactly_the_tokens_of_its
     run_dir = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     proc = subprocess.run([sys.executable, "-m", "m9", f"model.checkpoint={hf.ckpt}", TEMPLATE, *ENGINE,
-                           "tracking=none", "trial.worker=fresh", f"hydra.run.dir={run_dir}"],
+                           "workload.n_rounds=2", "tracking=none", "trial.worker=fresh", f"hydra.run.dir={run_dir}"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     record = read_record(run_dir / "outcome.json")
@@ -71,8 +71,8 @@ def test_a_checkpoint_folder_with_text_prompts_decodes_exactly_the_tokens_of_its
     assert prompts.build(local, 4).token_ids == tuple(
         tuple(ids) for ids in json.loads((run_dir / "request.json").read_text())["prompts"])
     stats = _decode_in_process(tiny_model, local)
-    assert rounds[0]["tokens_digest"] == stats.tokens_digest
-    assert tuple(rounds[0]["seq_lens"]) == stats.seq_lens == (24,) * 4
+    assert [r["tokens_digest"] for r in rounds] == [stats.tokens_digest] * 2
+    assert tuple(rounds[-1]["seq_lens"]) == stats.seq_lens == (24,) * 4
 
 
 def test_the_planner_takes_prompt_lengths_from_the_tokenizer(hf, tmp_path):
