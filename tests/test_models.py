@@ -210,6 +210,17 @@ MODEL_ERRORS = [
      "rope_scaling type 'longrope' is not one Levanter reads"),
     (lambda root: [f"model.checkpoint={_folder(root, 'bias', {**LLAMA, 'attention_bias': True})}"],
      "asks for attention/MLP biases"),
+    (lambda root: [f"model.checkpoint={_folder(root, 'badvocab', {**LLAMA, 'vocab_size': 'abc'})}"],
+     "config.json has vocab_size='abc', not a positive integer"),
+    (lambda root: [f"model.checkpoint={_folder(root, 'act', {**LLAMA, 'hidden_act': 'mish'})}"],
+     "config.json has hidden_act='mish'; Levanter's Llama takes"),
+    (lambda root: [f"model.checkpoint={_folder(root, 'llama3rope', {**LLAMA, 'rope_scaling': {'rope_type': 'llama3'}})}"],
+     "rope_scaling of type 'llama3' lacks factor, low_freq_factor, high_freq_factor, original_max_position_embeddings"),
+    (lambda root: [f"model.checkpoint={_folder(root, 'tie', {**LLAMA, 'tie_word_embeddings': 'false'})}"],
+     "config.json has tie_word_embeddings='false', not true or false"),
+    (lambda root: [f"model.tokenizer={root}/prompts.txt"], "prompts.txt: no tokenizer.json"),
+    (lambda root: [f"model.tokenizer={root}/tokenizer", "workload.prompt_template='{i.x}'"],
+     "workload.prompt_template='{i.x}': AttributeError"),
     (lambda root: [f"model.tokenizer={_wide_tokenizer(root)}"], "its vocabulary has 300 tokens, more than the "
                                                                "model's model.vocab_size=256"),
     (lambda root: [TEMPLATE], "workload.prompt_template: text needs a tokenizer (model.tokenizer=DIR"),
@@ -224,6 +235,7 @@ MODEL_ERRORS = [
 @pytest.mark.parametrize("make_argv,message", MODEL_ERRORS, ids=[m.split(":")[0] for _, m in MODEL_ERRORS])
 def test_a_bad_model_source_is_one_line_naming_the_key_in_under_a_second(make_argv, message, tmp_path):
     write_tokenizer(tmp_path / "tokenizer")
+    (tmp_path / "prompts.txt").write_text("not a tokenizer\n")
     argv = make_argv(tmp_path)
     start = time.perf_counter()
     with pytest.raises(preflight.BadInput) as err:
@@ -242,3 +254,24 @@ def test_cli_refuses_a_missing_checkpoint_before_any_engine(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "m9: error: model.checkpoint=/nonexistent/dir: no such folder"
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_a_checkpoint_with_its_own_head_dim_and_tied_embeddings_loads_the_weights_it_saved(hf, tmp_path):
+    import jax
+    import jax.numpy as jnp
+
+    from m9.engine.model import build_model, load_checkpoint
+
+    shape = ["model.head_dim=32", "model.tie_word_embeddings=true", f"model.tokenizer={hf.tok}"]
+    model = build_model(compose_m9(shape).model, TINY_MAX_SEQ_LEN, "float32")
+    folder = write_checkpoint(tmp_path / "wide-heads", model, hf.tok)
+    # Levanter's converter writes head_dim = hidden/heads whatever the model's; a real checkpoint states its own
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "head_dim": 32}))
+    cfg = compose_m9([f"model.checkpoint={folder}"])
+    assert (cfg.model.head_dim, cfg.model.tie_word_embeddings) == (32, True)  # not hidden/heads = 16, not untied
+    loaded = load_checkpoint(cfg.model, TINY_MAX_SEQ_LEN, jnp.float32)
+    leaves, loaded_leaves = jax.tree_util.tree_leaves(model), jax.tree_util.tree_leaves(loaded)
+    assert [x.shape for x in leaves] == [x.shape for x in loaded_leaves]
+    assert all(bool(jnp.array_equal(a, b)) for a, b in zip(leaves, loaded_leaves))

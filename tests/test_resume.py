@@ -13,12 +13,11 @@ import time
 import pytest
 
 from conftest import compose_m9
-from m9.config import to_dict
-from m9.provenance import point_key
+from m9.provenance import measured, point_key
 
 
 def _key(overrides: list[str], attempt: int = 0, device: str = "cpu:test") -> str:
-    return point_key(to_dict(compose_m9(overrides)), device, attempt)
+    return point_key(measured(compose_m9(overrides)), device, attempt)
 
 
 def test_the_key_follows_what_is_measured_not_where_it_is_recorded():
@@ -30,6 +29,20 @@ def test_the_key_follows_what_is_measured_not_where_it_is_recorded():
     assert base != _key(["engine.max_seqs=4", "trial.repeats=3"])
     assert base != _key(["engine.max_seqs=4"], attempt=1)  # a confirmation is its own measurement
     assert base != _key(["engine.max_seqs=4"], device="gpu:NVIDIA H100 80GB HBM3 x8")
+
+
+def test_a_file_edited_in_place_is_a_new_measurement(tmp_path):
+    from hf_files import write_tokenizer
+
+    tok = write_tokenizer(tmp_path / "tok")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("Prompt 1: Provide a concise overview of topic 1.\n")
+    point = [f"model.tokenizer={tok}", f"workload.prompt_file={prompts}"]
+    before = _key(point)
+    assert before == _key(point)
+    prompts.write_text("The quick brown fox jumps over the lazy dog.\n")
+    os.utime(prompts, ns=(time.time_ns() + 10**9,) * 2)  # a new version even within the file system's resolution
+    assert _key(point) != before
 
 
 ARGS = ["-m", "engine.max_seqs=2,3,4", "engine.max_seq_len=64", "workload.prompt_len=8", "workload.max_new_tokens=8",

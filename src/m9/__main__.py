@@ -13,11 +13,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from m9 import CONF_DIR, checkpoint, multihost, preflight, progress, tracking
-from m9.config import from_hydra, register_schema, to_dict
+from m9.config import from_hydra, register_schema
 from m9.journal import read_sweep_meta
 from m9.outcome import PASS, PLANNED, Outcome
 from m9.point import run_point
-from m9.provenance import JobInfo, local_device_kind, point_key
+from m9.provenance import JobInfo, local_device_kind, measured, point_key
 from m9.redact import move_uri_credentials
 from m9.sweep.driver import KEY_ENV
 
@@ -41,7 +41,7 @@ def _run(cfg: DictConfig) -> Outcome:
         overrides=tuple(hc.overrides.task),
         output_dir=Path(hc.runtime.output_dir),
         parent_run_id=meta.get("parent_run_id") if meta else None,
-        point_key=hc.job.env_set.get(KEY_ENV) or point_key(to_dict(m9cfg), local_device_kind()),
+        point_key=hc.job.env_set.get(KEY_ENV) or point_key(measured(m9cfg), local_device_kind()),
         rank=rank,
         processes=processes,
     )

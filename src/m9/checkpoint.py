@@ -20,8 +20,12 @@ from m9.config import M9Config, ModelConfig
 
 CONFIG = "config.json"
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
-ROPE_TYPES = ("default", "linear", "llama3", "yarn")
-"""``rope_scaling`` types Levanter's Llama reads (its registered rotary embeddings)."""
+ROPE_KEYS = {"default": (), "linear": ("factor",), "yarn": ("factor",),
+             "llama3": ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")}
+"""``rope_scaling`` types Levanter's Llama reads (its registered rotary embeddings) and the keys each needs."""
+ACTIVATIONS = ("relu", "relu2", "silu", "swish", "gelu", "gelu_new", "quick_gelu", "tanh")
+"""``hidden_act`` values Levanter's ``ActivationFunctionEnum`` maps to a function (its pinned release)."""
+SHAPE_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
 RANDOM_NAME = "tiny"
 """``model.name`` of random weights when none is given (the schema's default shape)."""
 
@@ -74,7 +78,7 @@ def shape_from_config(hf: dict[str, Any]) -> dict[str, Any]:
         "head_dim": hf.get("head_dim") or hf["hidden_size"] // heads,
         "rope_theta": float(hf.get("rope_theta", 10000.0)),
         "rope_type": _rope_type(hf),
-        "tie_word_embeddings": bool(hf.get("tie_word_embeddings", False)),
+        "tie_word_embeddings": hf.get("tie_word_embeddings", False),
     }
 
 
@@ -92,22 +96,45 @@ def _checkpoint_folder(value: str) -> Path:
         hf = read_config(folder)
     except (OSError, ValueError) as exc:
         raise ModelSourceError(f"{key}: {CONFIG} cannot be read: {exc}") from None
+    if not isinstance(hf, dict):
+        raise ModelSourceError(f"{key}: {CONFIG} is not a JSON object")
     model_type = hf.get("model_type")
     if model_type != "llama":
         arch = ", ".join(hf.get("architectures") or []) or "no architectures"
         raise ModelSourceError(f"{key}: {CONFIG} describes model_type={model_type!r} ({arch}); m9 decodes Llama "
                                "checkpoints (model_type 'llama') only")
-    missing = [k for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                           "num_attention_heads") if k not in hf]
-    if missing:
-        raise ModelSourceError(f"{key}: {CONFIG} lacks {', '.join(missing)}")
-    if hf.get("attention_bias") or hf.get("mlp_bias"):
-        raise ModelSourceError(f"{key}: {CONFIG} asks for attention/MLP biases, which Levanter's Llama does not have")
-    if _rope_type(hf) not in ROPE_TYPES:
-        raise ModelSourceError(f"{key}: {CONFIG} rope_scaling type {_rope_type(hf)!r} is not one Levanter reads "
-                               f"({', '.join(ROPE_TYPES)})")
+    _check_architecture(hf, f"{key}: {CONFIG}")
     _check_weights(folder, key)
     return folder.resolve()
+
+
+def _check_architecture(hf: dict[str, Any], where: str) -> None:
+    """What Levanter's Llama can build from a config: positive integer sizes, its activations, no biases, a rope
+    scaling it registers with the keys that scaling needs, boolean flags."""
+    missing = [k for k in SHAPE_KEYS if k not in hf]
+    if missing:
+        raise ModelSourceError(f"{where} lacks {', '.join(missing)}")
+    for k in (*SHAPE_KEYS, "num_key_value_heads", "head_dim"):
+        value = hf.get(k)
+        if value is not None and (type(value) is not int or value <= 0):
+            raise ModelSourceError(f"{where} has {k}={value!r}, not a positive integer")
+    if hf.get("hidden_act", "silu") not in ACTIVATIONS:
+        raise ModelSourceError(f"{where} has hidden_act={hf.get('hidden_act')!r}; Levanter's Llama takes "
+                               f"{', '.join(ACTIVATIONS)}")
+    for flag in ("attention_bias", "mlp_bias", "tie_word_embeddings"):
+        if type(hf.get(flag, False)) is not bool:
+            raise ModelSourceError(f"{where} has {flag}={hf[flag]!r}, not true or false")
+    if hf.get("attention_bias") or hf.get("mlp_bias"):
+        raise ModelSourceError(f"{where} asks for attention/MLP biases, which Levanter's Llama does not have")
+    scaling = hf.get("rope_scaling")
+    if scaling is not None and not isinstance(scaling, dict):
+        raise ModelSourceError(f"{where} has rope_scaling={scaling!r}, not an object or null")
+    rope = _rope_type(hf)
+    if rope not in ROPE_KEYS:
+        raise ModelSourceError(f"{where} rope_scaling type {rope!r} is not one Levanter reads ({', '.join(ROPE_KEYS)})")
+    lacking = [k for k in ROPE_KEYS[rope] if k not in (scaling or {})]
+    if lacking:
+        raise ModelSourceError(f"{where} rope_scaling of type {rope!r} lacks {', '.join(lacking)}")
 
 
 def _check_weights(folder: Path, key: str) -> None:

@@ -68,7 +68,8 @@ class ModelConfig:
     name: Optional[str] = None
     """Label recorded with every run. None: the checkpoint folder's name, else ``tiny``."""
     vocab_size: int = 256
-    """Vocabulary size (synthetic prompts draw token ids below it). The shape keys from here to ``rope_type`` are
+    """Vocabulary size (synthetic prompts draw token ids below it). The shape keys from here to
+    ``tie_word_embeddings`` are
     read from the checkpoint's ``config.json`` when ``checkpoint`` is set: values given here are then replaced."""
     hidden_dim: int = 64
     """Model width."""
@@ -118,7 +119,8 @@ class WorkloadConfig:
     """A file of prompts: ``.jsonl`` (one JSON string, or object with ``prompt`` or ``text``, per line) or text
     (one prompt per line); repeated in order to make ``num_prompts``."""
     prompt_template: Optional[str] = None
-    """One prompt per sequence from a format string, ``{i}`` the prompt's index: the log's
+    """One prompt per ``num_prompts`` from a format string, ``{i}`` the prompt's index (clones of
+    ``n_generations`` share it): the log's
     ``"Prompt {i}: Provide a concise overview of topic {i}."``."""
     add_special_tokens: bool = True
     """Let the tokenizer add its special tokens to each text prompt (Llama 3's ``<|begin_of_text|>``), as a
@@ -170,8 +172,8 @@ class AcceleratorConfig:
     memory_gib: Optional[float] = None
     """Memory per chip (GiB). None: the host's RAM on ``platform=cpu``, else unchecked."""
     bandwidth_gbps: Optional[float] = None
-    """Memory bandwidth per chip (GB/s, HBM on accelerators). None: measured once per engine process on the host
-    (``platform=cpu``), else no roofline."""
+    """Memory bandwidth per chip (GB/s, HBM on accelerators). None: measured once per process that runs points, on
+    its host (``platform=cpu``), else no roofline."""
     peak_tflops: Optional[float] = None
     """Peak dense bf16 TFLOP/s per chip (the roofline's ridge point). None: unknown."""
 

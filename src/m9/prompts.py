@@ -10,6 +10,7 @@ pages and prefill from the real lengths. Stop sequences are tokenized alone, as 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,7 @@ def texts(w: WorkloadConfig, num_prompts: int) -> list[str]:
     else:
         try:
             return [w.prompt_template.format(i=i) for i in range(num_prompts)]
-        except (KeyError, IndexError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - str.format's whole range of errors, said in one line
             raise ValueError(f"workload.prompt_template={w.prompt_template!r}: {type(exc).__name__} {exc} "
                              "(the template may use {i}, the prompt's index)") from None
     return [given[i % len(given)] for i in range(num_prompts)]
@@ -129,16 +130,17 @@ def _stop_ids(cfg: M9Config) -> tuple[tuple[int, ...], ...]:
     return tuple(stops)
 
 
-def _version(path: str | None) -> int | None:
+def _version(file: Path | None) -> int | None:
     """A file's modification time (what invalidates a cached prompt set), or None."""
-    file = tokenizer.find(Path(path)) if path and Path(path).exists() else None
-    return file.stat().st_mtime_ns if file is not None else None
+    return file.stat().st_mtime_ns if file is not None and file.is_file() else None
 
 
 def _key(cfg: M9Config, num_prompts: int) -> str:
     w, tok = cfg.workload, cfg.model.tokenizer
+    tok_file = tokenizer.find(Path(tok)) if tok and Path(tok).exists() else None
+    prompt_file = Path(w.prompt_file).expanduser() if w.prompt_file else None
     return json.dumps([w.__dict__, cfg.engine.max_stop_seqs, cfg.engine.max_stop_tokens, cfg.model.vocab_size,
-                       tok, _version(tok), _version(w.prompt_file), num_prompts], sort_keys=True, default=str)
+                       tok, _version(tok_file), _version(prompt_file), num_prompts], sort_keys=True, default=str)
 
 
 def build(cfg: M9Config, num_prompts: int) -> PromptSet:
@@ -176,6 +178,16 @@ def _build(cfg: M9Config, num_prompts: int) -> PromptSet:
         if not row:
             raise ValueError(f"workload.{src}: prompt {i} tokenizes to no tokens")
     return PromptSet(src, ids, stops)
+
+
+def digest(cfg: M9Config) -> str:
+    """A hash of the point's prompt and stop token ids ("" when they cannot be built): what a point key needs so
+    that a prompt file or tokenizer edited in place is a new measurement."""
+    try:
+        built = build(cfg, cfg.workload.num_prompts if cfg.workload.num_prompts is not None else cfg.engine.max_seqs)
+    except ValueError:
+        return ""
+    return hashlib.sha256(json.dumps([built.token_ids, built.stop_ids]).encode()).hexdigest()[:16]
 
 
 def describe(lengths: tuple[int, ...]) -> str:

@@ -109,6 +109,16 @@ def local_device_kind() -> str:
 _NOT_MEASURED = {"tracking": None, "trial": {"plan_only", "worker"}}
 
 
+def measured(cfg) -> dict[str, Any]:
+    """What a point key hashes of a point: its resolved config, and the contents behind its file paths (the
+    checkpoint's config, the tokenizer, the prompt and stop token ids), so a file edited in place is a new
+    measurement and not a resumed one."""
+    from m9 import checkpoint, prompts
+    from m9.config import to_dict
+
+    return {**to_dict(cfg), "inputs": {**checkpoint.provenance(cfg.model), "prompts": prompts.digest(cfg)}}
+
+
 def point_key(config: dict[str, Any], device: str, attempt: int = 0) -> str:
     """A point's identity for resuming: its resolved config (less tracking and display settings), the code and
     library versions that run it, the device it runs on, and which attempt of an identical point it is (a search's

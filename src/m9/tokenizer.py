@@ -1,31 +1,27 @@
-"""A point's tokenizer, read from a local folder with the ``tokenizers`` package (no framework import, nothing
-downloaded): a ``tokenizer.json``, or a sentencepiece ``tokenizer.model`` that transformers converts once."""
+"""A point's tokenizer: a fast tokenizer's ``tokenizer.json``, read with the ``tokenizers`` package (no framework
+import, nothing downloaded). Hugging Face checkpoints ship one; a folder with only a sentencepiece
+``tokenizer.model`` can be given one with ``AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR)``."""
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
 
-FILES = ("tokenizer.json", "tokenizer.model")
-"""What makes a folder a tokenizer folder, in order of preference."""
+FILE = "tokenizer.json"
 
 
-def find(folder: Path) -> Path | None:
-    """The file a tokenizer folder (or a tokenizer file itself) is read from, or None."""
-    if folder.is_file():
-        return folder
-    return next((folder / name for name in FILES if (folder / name).is_file()), None)
+def find(path: Path) -> Path | None:
+    """The ``tokenizer.json`` of a folder (or the path itself when it names a ``.json`` file), or None."""
+    if path.is_file():
+        return path if path.suffix == ".json" else None
+    return path / FILE if (path / FILE).is_file() else None
 
 
 @functools.lru_cache(maxsize=8)
 def _load(path: str, mtime_ns: int):
     from tokenizers import Tokenizer
 
-    if path.endswith(".json"):
-        return Tokenizer.from_file(path)
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(Path(path).parent), local_files_only=True, use_fast=True).backend_tokenizer
+    return Tokenizer.from_file(path)
 
 
 def load(folder: str, key: str = "model.tokenizer"):
@@ -34,11 +30,12 @@ def load(folder: str, key: str = "model.tokenizer"):
         raise ValueError(f"{key}={folder}: no such folder or file")
     path = find(Path(folder))
     if path is None:
-        raise ValueError(f"{key}={folder}: no {' or '.join(FILES)} in it")
+        raise ValueError(f"{key}={folder}: no {FILE} (m9 reads fast tokenizers; "
+                         "AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR) writes one)")
     try:
         return _load(str(path), path.stat().st_mtime_ns)
     except Exception as exc:  # noqa: BLE001 - any parse failure is bad input, said in one line
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:200]
         raise ValueError(f"{key}={folder}: {path.name} cannot be loaded: {first}") from None
 
 

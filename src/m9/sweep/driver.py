@@ -12,10 +12,10 @@ from typing import Any, Optional, Sequence
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from m9 import matrix, preflight, progress, tracking, warm
-from m9.config import M9Config, TrackingConfig, to_dict
+from m9.config import M9Config, TrackingConfig
 from m9.journal import PointRecord
 from m9.outcome import Outcome, Status
-from m9.provenance import JobInfo, local_device_kind, point_key
+from m9.provenance import JobInfo, local_device_kind, measured, point_key
 from m9.sla import parse_sla
 from m9.sweep.jobs import LostJob
 from m9.sweep.record import SweepRecord
@@ -126,7 +126,7 @@ class Driver:
         pending: list[tuple[int, list[str], M9Config, str]] = []
         display = progress.current()
         for i, (overrides, cfg) in enumerate(points):
-            config = to_dict(cfg)
+            config = measured(cfg)
             base = point_key(config, self.device)
             key = point_key(config, self.device, self.attempts[base])
             self.attempts[base] += 1
