@@ -237,13 +237,15 @@ def test_a_bad_model_source_is_one_line_naming_the_key_in_under_a_second(make_ar
     write_tokenizer(tmp_path / "tokenizer")
     (tmp_path / "prompts.txt").write_text("not a tokenizer\n")
     argv = make_argv(tmp_path)
-    start = time.perf_counter()
-    with pytest.raises(preflight.BadInput) as err:
-        preflight.check(argv, CONF_DIR)
-    elapsed = time.perf_counter() - start
+    elapsed = []
+    for _ in range(3):  # the best of three: a busy CI core can stall one check; an engine start would take 10 s
+        start = time.perf_counter()
+        with pytest.raises(preflight.BadInput) as err:
+            preflight.check(argv, CONF_DIR)
+        elapsed.append(time.perf_counter() - start)
     assert "\n" not in str(err.value) and message in str(err.value), str(err.value)
     assert str(err.value).startswith(("model.", "workload."))
-    assert elapsed < 1.0, f"{elapsed:.2f}s"
+    assert min(elapsed) < 1.0, [f"{t:.2f}s" for t in elapsed]
 
 
 @pytest.mark.slow
