@@ -8,7 +8,7 @@ import pytest
 
 from conftest import compose_m9
 from m9 import roofline
-from m9.plan import make_plan, step_weight_bytes
+from m9.plan import kv_bytes_per_token, make_plan, step_weight_bytes
 
 # tiny model, float32: KV 2 x 2 layers x 2 kv heads x 16 x 4 B = 512 B/token; matmul parameters
 # 2 x (64*4*16*2 + 64*2*16*2 + 3*64*128) + 256*64 (LM head) = 90,112, norms 5 x 64 = 320; a step reads
@@ -20,7 +20,7 @@ def test_bytes_and_flops_of_a_decode_follow_the_weights_and_the_kv_context():
     cfg = compose_m9(["engine.max_seqs=2", "accelerator.bandwidth_gbps=10", "accelerator.peak_tflops=2"])
     plan = make_plan(cfg)
     assert plan.weight_bytes == WEIGHTS and step_weight_bytes(cfg) == STEP
-    assert roofline.kv_bytes_per_token(cfg) == KV_TOKEN
+    assert kv_bytes_per_token(cfg) == KV_TOKEN
     # two 16-token prompts, 4 tokens each (1 from prefill): 3 decode steps of 2 tokens; each decoded token attends
     # to 17, 18, 19 tokens: 54 per sequence
     m = roofline.metrics(cfg, plan, (4, 4), 0.001, roofline.bandwidth(cfg))

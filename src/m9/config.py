@@ -213,6 +213,12 @@ class M9Config:
     accelerator: AcceleratorConfig = field(default_factory=AcceleratorConfig)
     trial: TrialConfig = field(default_factory=TrialConfig)
 
+    @property
+    def imputed_num_prompts(self) -> int:
+        """Prompts per round, as run: ``workload.num_prompts``, or one per slot (``engine.max_seqs``)."""
+        w = self.workload
+        return w.num_prompts if w.num_prompts is not None else self.engine.max_seqs
+
 
 SCHEMA_NAME = "m9_schema"
 

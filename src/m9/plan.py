@@ -119,6 +119,12 @@ def matmul_params(cfg: M9Config) -> int:
     return m.num_layers * (attn + mlp) + m.vocab_size * m.hidden_dim
 
 
+def kv_bytes_per_token(cfg: M9Config) -> int:
+    """KV cache bytes one token occupies (keys and values, every layer)."""
+    m = cfg.model
+    return 2 * m.num_layers * m.num_kv_heads * m.head_size * DTYPE_BYTES[cfg.engine.compute_dtype]
+
+
 def _norm_params(cfg: M9Config) -> int:
     return (2 * cfg.model.num_layers + 1) * cfg.model.hidden_dim
 
@@ -199,7 +205,7 @@ def validate(cfg: M9Config) -> list[str]:
     if problems:
         return problems
     try:
-        prompts.build(cfg, w.num_prompts if w.num_prompts is not None else e.max_seqs)
+        prompts.build(cfg, cfg.imputed_num_prompts)
     except ValueError as exc:
         problems.append(str(exc))
     tpr = s.max_tokens_per_round if s.max_tokens_per_round is not None else e.max_seqs
@@ -226,13 +232,13 @@ def host_memory_bytes() -> Optional[int]:
 
 def make_plan(cfg: M9Config) -> Plan:
     """Plan one point: resolve defaults, predict pages and tokens, and list every reason it cannot run."""
-    e, s, w, m = cfg.engine, cfg.scheduler, cfg.workload, cfg.model
+    e, s, w = cfg.engine, cfg.scheduler, cfg.workload
     problems = validate(cfg)
     warnings: list[str] = []
     if problems:  # the arithmetic below needs sane sizes
         return _rejected(cfg, problems)
 
-    num_prompts = w.num_prompts if w.num_prompts is not None else e.max_seqs
+    num_prompts = cfg.imputed_num_prompts
     num_seqs = num_prompts * w.n_generations
     prompt_set = prompts.build(cfg, num_prompts)
     lens = prompt_set.lengths
@@ -306,11 +312,11 @@ def make_plan(cfg: M9Config) -> Plan:
         warnings.append(f"engine.max_seq_len={e.max_seq_len} > the checkpoint's max_position_embeddings={hf_max}")
 
     dtype_bytes = DTYPE_BYTES[e.compute_dtype]
-    kv_bytes = 2 * m.num_layers * m.num_kv_heads * m.head_size * e.page_size * max_pages * dtype_bytes
+    kv_per_token = kv_bytes_per_token(cfg)
+    kv_bytes = kv_per_token * e.page_size * max_pages
     weight_bytes = _param_count(cfg) * dtype_bytes
     memory = _device_memory(cfg)
     if memory is not None and kv_bytes + weight_bytes > e.hbm_utilization * memory:
-        kv_per_token = kv_bytes // (max_pages * e.page_size)
         problems.append(
             f"engine.max_pages={max_pages}: KV cache {kv_bytes / 2**30:.2f} GiB ({max_pages} pages x {e.page_size} "
             f"tokens x {kv_per_token / 2**10:g} KiB/token) + weights {weight_bytes / 2**30:.2f} GiB > "

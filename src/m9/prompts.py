@@ -184,7 +184,7 @@ def digest(cfg: M9Config) -> str:
     """A hash of the point's prompt and stop token ids ("" when they cannot be built): what a point key needs so
     that a prompt file or tokenizer edited in place is a new measurement."""
     try:
-        built = build(cfg, cfg.workload.num_prompts if cfg.workload.num_prompts is not None else cfg.engine.max_seqs)
+        built = build(cfg, cfg.imputed_num_prompts)
     except ValueError:
         return ""
     return hashlib.sha256(json.dumps([built.token_ids, built.stop_ids]).encode()).hexdigest()[:16]

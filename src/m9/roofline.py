@@ -21,13 +21,7 @@ import time
 from typing import Optional
 
 from m9.config import M9Config
-from m9.plan import DTYPE_BYTES, Plan, matmul_params, step_weight_bytes
-
-
-def kv_bytes_per_token(cfg: M9Config) -> int:
-    """KV cache bytes one token occupies (keys and values, every layer)."""
-    m = cfg.model
-    return 2 * m.num_layers * m.num_kv_heads * m.head_size * DTYPE_BYTES[cfg.engine.compute_dtype]
+from m9.plan import Plan, kv_bytes_per_token, matmul_params, step_weight_bytes
 
 
 def metrics(cfg: M9Config, plan: Plan, seq_lens: tuple[int, ...], decode_s: float,
