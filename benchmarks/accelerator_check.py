@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from m9.journal import read_sweep
+from m9.record.journal import read_sweep
 
 COLUMNS = ["max_seqs", "status", "round_avg_tok_s", "pages_in_use (pred)", "generated (pred)", "achieved GB/s",
            "roofline_frac", "arith_intensity", "peak_rss GiB"]

@@ -25,11 +25,11 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from m9 import checkpoint
+from m9.inputs import checkpoint
 from m9.config import from_hydra, register_schema
 from m9.plan import make_plan
-from m9.trial import run_trial
-from m9.warm import discard
+from m9.run.trial import run_trial
+from m9.run.warm import discard
 
 HERE = Path(__file__).resolve().parent
 

@@ -30,7 +30,7 @@ import time
 
 from hydra import compose, initialize_config_dir
 
-from m9 import checkpoint
+from m9.inputs import checkpoint
 from m9.config import from_hydra, register_schema
 from m9.plan import make_plan
 
@@ -54,7 +54,7 @@ def main() -> None:
         cfg = checkpoint.resolve(from_hydra(compose("config", overrides=[f"engine.max_seqs={a.max_seqs}",
                                                       f"workload.max_new_tokens={a.new}", "tracking=none"])))
     from m9.engine.model import TokenIdsTokenizer, build_model
-    from m9 import prompts
+    from m9.inputs import prompts
     from m9.engine.session import build_engine, make_requests, run_round
 
     plan = make_plan(cfg)

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from m9.sla import misses, parse_sla
+from m9.outcome.sla import misses, parse_sla
 
 
 def _m9(args: list[str], cwd: Path) -> tuple[float, str]:

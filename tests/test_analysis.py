@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from m9 import analysis
-from m9.journal import PointRecord
-from m9.outcome import Outcome, Status
+from m9.report import analysis
+from m9.record.journal import PointRecord
+from m9.outcome.outcome import Outcome, Status
 
 
 def _entry(job, max_seqs, status, kind=None, sig="", tok_s=100.0, overrides=None, **params):

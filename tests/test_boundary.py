@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from m9.preflight import BadInput
-from m9.sla import misses, parse_sla
+from m9.compose import BadInput
+from m9.outcome.sla import misses, parse_sla
 from m9.sweep.boundary import check_spec
 
 SPEC = dict(knob="engine.max_seqs", low=1, high=256, confirm=2, sla=[], max_trials=None, batch=1)

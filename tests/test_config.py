@@ -9,7 +9,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from conftest import CONF_DIR, compose_m9
-from m9 import checkpoint
+from m9.inputs import checkpoint
 from m9.config import EngineConfig, M9Config, flatten, from_dict, to_dict
 
 OPTIONAL = ("experiment", "probe")  # global deltas, added with +group=option

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import TINY_MAX_SEQ_LEN as MAX_SEQ_LEN
 from conftest import compose_m9
-from m9 import prompts
+from m9.inputs import prompts
 from m9.plan import make_plan
 
 pytest.importorskip("levanter")

@@ -15,8 +15,10 @@ import pytest
 
 from conftest import CONF_DIR, TINY_MAX_SEQ_LEN, compose_m9
 from hf_files import LINES, write_checkpoint, write_tokenizer
-from m9 import preflight, prompts, tokenizer
-from m9.journal import read_record
+from m9 import compose as preflight
+from m9.inputs import prompts
+from m9.inputs import tokenizer
+from m9.record.journal import read_record
 from m9.plan import make_plan
 
 TEMPLATE = 'workload.prompt_template="Prompt {i}: Provide a concise overview of topic {i}."'

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from m9 import multihost
-from m9.outcome import Outcome, Status
+from m9.run import multihost
+from m9.outcome.outcome import Outcome, Status
 
 
 def _ok(tok_s: float) -> Outcome:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import compose_m9
-from m9.outcome import FAIL, PASS, ChildExit, Outcome, Status, classify, rejected
+from m9.outcome.outcome import FAIL, PASS, ChildExit, Outcome, Status, classify, rejected
 from m9.plan import make_plan
 
 PLAN = make_plan(compose_m9(["engine.max_seqs=2", "workload.max_new_tokens=4", "workload.prompt_len=4",
@@ -87,7 +87,7 @@ def test_rejected_carries_the_reason_and_predictions():
 
 
 def test_repeats_combine_into_median_min_max_and_fail_if_any_trial_failed():
-    from m9.outcome import combine
+    from m9.outcome.outcome import combine
 
     def trial(tok_s, status="pass", kind=None):
         return Outcome(Status(status), kind, "boom" if kind else "", {"round_avg_tok_s": tok_s, "round_total_s": 100 / tok_s,
@@ -109,7 +109,7 @@ def test_repeats_combine_into_median_min_max_and_fail_if_any_trial_failed():
 def test_a_point_record_round_trips_through_its_journal_file(tmp_path):
     import json
 
-    from m9.journal import PointRecord, read_record, write_record
+    from m9.record.journal import PointRecord, read_record, write_record
 
     outcome = Outcome(Status.FAIL, "out_of_pages", "Out of free pages", {"max_pages": 12.0}, ("a note",),
                       {"backend": "cpu"}, ({"status": "fail", "round_total_s": 1.0},))

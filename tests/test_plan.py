@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import CONF_DIR, compose_m9
-from m9 import preflight
+from m9 import compose as preflight
 from m9.plan import make_plan, validate
 
 

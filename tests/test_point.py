@@ -6,7 +6,7 @@ import json
 
 from conftest import compose_m9
 from m9.point import run_point
-from m9.provenance import JobInfo
+from m9.record.provenance import JobInfo
 
 
 def test_a_store_that_is_down_costs_the_run_not_the_record(tmp_path, monkeypatch, capsys):

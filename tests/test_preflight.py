@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import CONF_DIR
-from m9 import preflight
+from m9 import compose as preflight
 
 BATTERY = [
     (["engine.max_seqs=0"], "engine.max_seqs=0 must be > 0"),

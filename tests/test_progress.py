@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from m9.progress import Display
+from m9.run.progress import Display
 
 
 def test_terminal_display_shows_sweep_and_trial_progress():

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import compose_m9
-from m9.provenance import measured, point_key
+from m9.record.provenance import measured, point_key
 
 
 def _key(overrides: list[str], attempt: int = 0, device: str = "cpu:test") -> str:

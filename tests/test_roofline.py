@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from conftest import compose_m9
-from m9 import roofline
+from m9.outcome import roofline
 from m9.plan import kv_bytes_per_token, make_plan, step_weight_bytes
 
 # tiny model, float32: KV 2 x 2 layers x 2 kv heads x 16 x 4 B = 512 B/token; matmul parameters

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from conftest import compose_m9
-from m9.outcome import PASS
+from m9.outcome.outcome import PASS
 from m9.plan import make_plan
-from m9.trial import run_trial
+from m9.run.trial import run_trial
 
 
 def test_trial_runs_in_a_child_and_reports_the_logs_metrics(tmp_path):

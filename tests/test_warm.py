@@ -8,10 +8,10 @@ import json
 import pytest
 
 from conftest import compose_m9
-from m9 import warm
-from m9.outcome import FAIL, PASS
+from m9.run import warm
+from m9.outcome.outcome import FAIL, PASS
 from m9.plan import FAULT_ENV, make_plan
-from m9.trial import run_trial
+from m9.run.trial import run_trial
 
 SHAPE = ["engine.max_seq_len=128", "workload.prompt_len=8", "workload.max_new_tokens=24", "workload.n_rounds=1",
          "accelerator.platform=cpu", "workload.temperature=0.7"]  # sampled, so a leaked PRNG or cache would show

@@ -12,13 +12,18 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from m9 import CONF_DIR, checkpoint, multihost, preflight, progress, tracking
+from m9 import CONF_DIR
+from m9.inputs import checkpoint
+from m9.run import multihost
+from m9 import compose as preflight
+from m9.run import progress
+from m9.record import tracking
 from m9.config import from_hydra, register_schema
-from m9.journal import read_sweep_meta
-from m9.outcome import PASS, PLANNED, Outcome
+from m9.record.journal import read_sweep_meta
+from m9.outcome.outcome import PASS, PLANNED, Outcome
 from m9.point import run_point
-from m9.provenance import JobInfo, local_device_kind, measured, point_key
-from m9.redact import move_uri_credentials
+from m9.record.provenance import JobInfo, local_device_kind, measured, point_key
+from m9.record.redact import move_uri_credentials
 from m9.sweep.driver import KEY_ENV
 
 
@@ -72,7 +77,7 @@ def main() -> None:
     for line in moved:
         print(f"[m9] {line}", file=sys.stderr)
     if sys.argv[1:2] == ["report"]:
-        from m9 import report
+        from m9.report import command as report
 
         sys.exit(report.main(sys.argv[2:]))
     if not preflight.is_multirun(sys.argv[1:]):

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from m9 import checkpoint, prompts
+from m9.inputs import checkpoint
+from m9.inputs import prompts
 from m9.config import M9Config
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "float8_e4m3fn": 1, "float8_e5m2": 1}

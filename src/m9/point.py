@@ -7,13 +7,15 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from m9 import multihost, progress, tracking
+from m9.run import multihost
+from m9.run import progress
+from m9.record import tracking
 from m9.config import M9Config, to_dict
-from m9.journal import ENTRY, make_record, point_params, write_record
-from m9.outcome import FAIL, PLANNED, REJECTED, Outcome, combine, job_lost, planned, rejected
+from m9.record.journal import ENTRY, make_record, point_params, write_record
+from m9.outcome.outcome import FAIL, PLANNED, REJECTED, Outcome, combine, job_lost, planned, rejected
 from m9.plan import Plan, make_plan, validate
-from m9.provenance import JobInfo
-from m9.trial import LOG_NAME, RESULT, run_trial
+from m9.record.provenance import JobInfo
+from m9.run.trial import LOG_NAME, RESULT, run_trial
 
 
 def run_point(cfg: M9Config, job: JobInfo) -> Outcome:

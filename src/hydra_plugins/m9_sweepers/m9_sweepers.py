@@ -31,7 +31,7 @@ class _M9Sweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
-        from m9.preflight import BadInput
+        from m9.compose import BadInput
         from m9.sweep.driver import Driver, exit_status
 
         driver = Driver(self.hydra_context, self.config, self.launcher, resume=self.resume)

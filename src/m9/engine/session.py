@@ -22,7 +22,7 @@ from levanter.inference.utils import INVALID
 
 from m9.config import M9Config
 from m9.engine.model import TokenIdsTokenizer
-from m9.stats import RoundStats
+from m9.outcome.stats import RoundStats
 
 
 def engine_config(cfg: M9Config, max_pages: int, max_prefill_size: int) -> InferenceEngineConfig:

@@ -18,10 +18,10 @@ from typing import Any, Optional
 
 from m9 import config as schema
 from m9.plan import make_plan
-from m9.preflight import BadInput, grid, parse_grid
+from m9.compose import BadInput, grid, parse_grid
 from m9.sweep.driver import Driver
 from m9.sweep.search import Observation, Search, SearchResult
-from m9.sla import Condition, parse_sla
+from m9.outcome.sla import Condition, parse_sla
 from m9.sweep.verdict import observe
 
 

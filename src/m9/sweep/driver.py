@@ -11,14 +11,18 @@ from typing import Any, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from m9 import matrix, preflight, progress, tracking, warm
+from m9.report import matrix
+from m9 import compose as preflight
+from m9.run import progress
+from m9.record import tracking
+from m9.run import warm
 from m9.config import M9Config, TrackingConfig
-from m9.journal import PointRecord
-from m9.outcome import Outcome, Status
-from m9.provenance import JobInfo, local_device_kind, measured, point_key
-from m9.sla import parse_sla
+from m9.record.journal import PointRecord
+from m9.outcome.outcome import Outcome, Status
+from m9.record.provenance import JobInfo, local_device_kind, measured, point_key
+from m9.outcome.sla import parse_sla
 from m9.sweep.jobs import LostJob
-from m9.sweep.record import SweepRecord
+from m9.record.sweep import SweepRecord
 from m9.sweep.resume import FinishedPoints, adopt
 
 KEY_ENV = "M9_POINT_KEY"  # how a launched job learns its point's key (hydra.job.env_set; never in its overrides)

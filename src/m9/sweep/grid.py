@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from m9.outcome import Outcome
-from m9.preflight import grid, parse_grid
+from m9.outcome.outcome import Outcome
+from m9.compose import grid, parse_grid
 from m9.sweep.driver import Driver
 
 

@@ -12,11 +12,11 @@ import dataclasses
 from pathlib import Path
 from typing import Optional
 
-from m9 import tracking
+from m9.record import tracking
 from m9.config import TrackingConfig
-from m9.journal import ENTRY, PointRecord, read_record, write_record
-from m9.outcome import PLANNED, Outcome
-from m9.provenance import JobInfo
+from m9.record.journal import ENTRY, PointRecord, read_record, write_record
+from m9.outcome.outcome import PLANNED, Outcome
+from m9.record.provenance import JobInfo
 
 
 class FinishedPoints:

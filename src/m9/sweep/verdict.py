@@ -5,8 +5,8 @@ Stable is ``pass`` and every condition of the SLA, when the user sets one (``m9.
 
 from __future__ import annotations
 
-from m9.outcome import DETERMINISTIC_KINDS, FAIL, PASS, REJECTED, Outcome
-from m9.sla import Condition, misses
+from m9.outcome.outcome import DETERMINISTIC_KINDS, FAIL, PASS, REJECTED, Outcome
+from m9.outcome.sla import Condition, misses
 from m9.sweep.search import Observation
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from m9.journal import PointRecord
-from m9.outcome import Outcome, Status
-from m9.sla import Condition, misses
+from m9.record.journal import PointRecord
+from m9.outcome.outcome import Outcome, Status
+from m9.outcome.sla import Condition, misses
 
 COLUMNS = ("ID", "overrides", "max_seqs", "max_pages", "prompts", "prompt_tokens", "status", "round_total_s",
            "round_avg_tok_s", "notes")

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from m9 import tokenizer
+from m9.inputs import tokenizer
 from m9.config import M9Config, ModelConfig
 
 CONFIG = "config.json"

@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from m9 import analysis, matrix, plots, tracking
+from m9.report import analysis
+from m9.report import matrix
+from m9.report import plots
+from m9.record import tracking
 from m9.config import TrackingConfig
-from m9.journal import PointRecord, read_sweep, read_sweep_meta
-from m9.outcome import Status
-from m9.sla import parse_sla
+from m9.record.journal import PointRecord, read_sweep, read_sweep_meta
+from m9.outcome.outcome import Status
+from m9.outcome.sla import parse_sla
 
 SWEEPS_DIR = Path("outputs") / "sweeps"
 

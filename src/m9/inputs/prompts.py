@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from m9 import tokenizer
+from m9.inputs import tokenizer
 from m9.config import M9Config, WorkloadConfig
 
 SOURCES = ("prompts", "prompt_file", "prompt_template")

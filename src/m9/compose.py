@@ -19,7 +19,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from m9 import checkpoint
+from m9.inputs import checkpoint
 from m9.config import M9Config, from_hydra
 from m9.plan import validate
 

@@ -11,7 +11,7 @@ import operator
 import re
 from dataclasses import dataclass
 
-from m9.stats import metric_names
+from m9.outcome.stats import metric_names
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 _WORDS = {"ge": ">=", "le": "<=", "gt": ">", "lt": "<"}

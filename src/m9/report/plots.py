@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from m9.analysis import knob_value
-from m9.journal import PointRecord
-from m9.outcome import Status
+from m9.report.analysis import knob_value
+from m9.record.journal import PointRecord
+from m9.outcome.outcome import Status
 
 _STYLE = {
     Status.PASS: dict(marker="o", color="tab:green", label="pass"),

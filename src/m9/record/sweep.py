@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from m9 import tracking
+from m9.record import tracking
 from m9.config import TrackingConfig
-from m9.journal import PointRecord, read_sweep, read_sweep_meta, write_json, write_sweep_meta
-from m9.provenance import process_identity
+from m9.record.journal import PointRecord, read_sweep, read_sweep_meta, write_json, write_sweep_meta
+from m9.record.provenance import process_identity
 
 
 class SweepRecord:
@@ -51,7 +51,7 @@ class SweepRecord:
         try:
             write_sweep_meta(self.sweep_dir, self.meta)
             if entries:
-                from m9 import report  # plots pull in matplotlib: only when there is something to plot
+                from m9.report import command as report  # plots pull in matplotlib: only when there is something to plot
 
                 sweep = report.Sweep(self.sweep_dir.name, entries, self.meta["command"], self.parent_run_id,
                                      self.sweep_dir, self.meta)

@@ -8,8 +8,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from m9.journal import PointRecord
-from m9.outcome import Status
+from m9.record.journal import PointRecord
+from m9.outcome.outcome import Status
 
 # When several numeric knobs vary (scaled pages vary with max_seqs), the first of these that varies is "the" knob.
 KNOB_PRIORITY = (

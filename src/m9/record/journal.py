@@ -15,12 +15,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from m9 import checkpoint
+from m9.inputs import checkpoint
 from m9.config import M9Config, flatten
-from m9.outcome import Outcome, Status
+from m9.outcome.outcome import Outcome, Status
 from m9.plan import Plan
-from m9.provenance import JobInfo
-from m9.redact import redact
+from m9.record.provenance import JobInfo
+from m9.record.redact import redact
 
 ENTRY = "outcome.json"
 SWEEP = "m9_sweep.json"

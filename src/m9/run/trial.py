@@ -13,11 +13,13 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from m9 import prompts, roofline, warm
-from m9.child import kill, rss_bytes, spawn
+from m9.inputs import prompts
+from m9.outcome import roofline
+from m9.run import warm
+from m9.run.child import kill, rss_bytes, spawn
 from m9.config import M9Config, to_dict
 from m9.engine.worker import LOG, PROGRESS, REQUEST, RESULT  # the child's file protocol (stdlib-only module top)
-from m9.outcome import PASS, ChildExit, Outcome, classify
+from m9.outcome.outcome import PASS, ChildExit, Outcome, classify
 from m9.plan import Plan
 
 LOG_NAME = LOG

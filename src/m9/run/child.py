@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 from m9.config import M9Config
-from m9.outcome import ChildExit
+from m9.outcome.outcome import ChildExit
 
 WORKER_MODULE = "m9.engine.worker"
 _PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -19,11 +19,11 @@ from typing import Any, Optional
 from urllib.parse import urlparse
 
 from m9.config import TrackingConfig
-from m9.journal import PointRecord
-from m9.outcome import Outcome, Status
-from m9.probe import check_reachable
-from m9.provenance import JobInfo, process_gone, process_identity, versions
-from m9.redact import redact
+from m9.record.journal import PointRecord
+from m9.outcome.outcome import Outcome, Status
+from m9.record.probe import check_reachable
+from m9.record.provenance import JobInfo, process_gone, process_identity, versions
+from m9.record.redact import redact
 
 DEFAULT_DB = Path("outputs") / "mlflow.db"
 _PARAM_MAX = 6000  # MLflow's cap on a param value (chars)

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from m9.outcome import FAIL, PASS, Outcome
+from m9.outcome.outcome import FAIL, PASS, Outcome
 
 OUTCOME = "rank_outcome.json"
 _POLL_S = 0.5

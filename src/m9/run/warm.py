@@ -14,10 +14,10 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
-from m9.child import kill, rss_bytes, spawn
+from m9.run.child import kill, rss_bytes, spawn
 from m9.config import M9Config, to_dict
 from m9.engine.worker import model_key
-from m9.outcome import PASS, ChildExit, Outcome
+from m9.outcome.outcome import PASS, ChildExit, Outcome
 
 GROWTH_LIMIT = 2.0
 """Discard the worker once its resident memory is this many times what it held after its first trial (a leak)."""

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any, Optional
 
 from m9.plan import Plan
-from m9.stats import RoundStats, trial_metrics
+from m9.outcome.stats import RoundStats, trial_metrics
 
 
 

@@ -113,7 +113,8 @@ def measured(cfg) -> dict[str, Any]:
     """What a point key hashes of a point: its resolved config, and the contents behind its file paths (the
     checkpoint's config, the tokenizer, the prompt and stop token ids), so a file edited in place is a new
     measurement and not a resumed one."""
-    from m9 import checkpoint, prompts
+    from m9.inputs import checkpoint
+    from m9.inputs import prompts
     from m9.config import to_dict
 
     return {**to_dict(cfg), "inputs": {**checkpoint.provenance(cfg.model), "prompts": prompts.digest(cfg)}}
