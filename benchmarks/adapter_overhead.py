@@ -25,9 +25,10 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
+from m9.compose import from_hydra, register_schema
 from m9.inputs import checkpoint
-from m9.config import from_hydra, register_schema
-from m9.plan import make_plan
+from m9.point import plan_point
+from m9.run.files import TrialDir
 from m9.run.trial import run_trial
 from m9.run.warm import discard
 
@@ -38,13 +39,14 @@ def m9_rounds(cfg) -> tuple[list[float], dict]:
     """Steady-state round throughputs of one trial through m9's own trial path, and its fixed costs."""
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        outcome = run_trial(cfg, make_plan(cfg), Path(tmp))
+        trial = TrialDir(Path(tmp))
+        outcome = run_trial(cfg, plan_point(cfg), trial)
         wall = time.perf_counter() - t
         assert outcome.status == "pass", outcome.signature
-        rounds = json.loads((Path(tmp) / "result.json").read_text())["rounds"]
-    tok_s = [sum(r["seq_lens"]) / r["round_total_s"] for r in rounds[1:]]
+        rounds = trial.read_result().rounds
+    tok_s = [r.round_total_generated / r.round_total_s for r in rounds[1:]]
     costs = {k: outcome.metrics[k] for k in ("process_start_s", "import_s", "model_build_s", "engine_build_s")}
-    costs["compile_s"] = outcome.metrics["first_round_s"] - statistics.median(r["round_total_s"] for r in rounds[1:])
+    costs["compile_s"] = outcome.metrics["first_round_s"] - statistics.median(r.round_total_s for r in rounds[1:])
     costs["trial_wall_s"] = wall
     return tok_s, costs
 

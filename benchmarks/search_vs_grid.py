@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from m9.outcome.sla import misses, parse_sla
+from m9.sweep.answer import SearchAnswer
 
 
 def _m9(args: list[str], cwd: Path) -> tuple[float, str]:
@@ -36,10 +37,10 @@ def _m9(args: list[str], cwd: Path) -> tuple[float, str]:
 
 def search(a, shape: list[str], sla: str) -> tuple[float, int, int]:
     with tempfile.TemporaryDirectory() as tmp:
-        wall, _ = _m9(["hydra/sweeper=boundary", f"hydra.sweeper.low=1", f"hydra.sweeper.high={a.high}",
+        wall, _ = _m9(["hydra/sweeper=boundary", "hydra.sweeper.low=1", f"hydra.sweeper.high={a.high}",
                        f"hydra.sweeper.sla=[{sla}]", *shape], Path(tmp))
-        (row,) = json.loads((Path(tmp) / "sweep" / "m9_sweep.json").read_text())["search"]["rows"]
-    return wall, row["trials"], row["ceiling"]
+        (row,) = SearchAnswer.from_json(json.loads((Path(tmp) / "sweep" / "m9_sweep.json").read_text())["search"]).rows
+    return wall, row.trials, row.boundary.ceiling
 
 
 def grid(a, shape: list[str], sla: str) -> tuple[float, int, int]:

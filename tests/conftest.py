@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from m9.compose import from_hydra, register_schema
+from m9.config import M9Config
 from m9.inputs import checkpoint
-from m9.config import M9Config, from_hydra, register_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"

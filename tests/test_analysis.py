@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from m9.report import analysis
+from m9.outcome.boundary import Boundary
+from m9.outcome.outcome import Outcome
+from m9.outcome.status import FailureKind, Status
 from m9.record.journal import PointRecord
-from m9.outcome.outcome import Outcome, Status
+from m9.report import analysis
 
 
 def _entry(job, max_seqs, status, kind=None, sig="", tok_s=100.0, overrides=None, **params):
     metrics = {"round_avg_tok_s": tok_s, "round_total_s": 1.0, "decode_avg_tok_s": tok_s * 2,
                "round_total_generated": 10} if status == "pass" else {}
     return PointRecord(sweep_id="s", job_num=job, overrides=tuple(overrides or [f"engine.max_seqs={max_seqs}"]),
-                       output_dir=f"s/{job}", point_key="", max_seqs=max_seqs, max_pages=36 * max_seqs,
-                       prompts=max_seqs, outcome=Outcome(Status(status), kind, sig, metrics),
-                       params={"engine.max_seqs": max_seqs, "engine.max_pages": 36 * max_seqs, **params})
+                       output_dir=f"s/{job}", point_key="",
+                       outcome=Outcome(Status(status), FailureKind(kind) if kind else None, sig, metrics),
+                       params={"engine.max_seqs": max_seqs, "engine.max_pages": 36 * max_seqs,
+                               "resolved.max_pages": 36 * max_seqs, "resolved.num_prompts": max_seqs, **params})
 
 
 LOG_D = [
@@ -37,15 +40,17 @@ def test_the_logs_phase_d_boundary():
 
 
 def test_summary_names_ceiling_first_failure_and_best_point():
-    s = analysis.summary(LOG_D)
-    assert s["ceiling"] == 56 and s["first_failure"] == "engine.max_seqs=57"
+    s = {**analysis.summary(LOG_D), **analysis.boundary(LOG_D, "engine.max_seqs").facts()}
+    assert s["ceiling"] == 56 and s["first_failure"] == "engine.max_seqs=57" and s["failure_kind"] == "crash/nan"
+    assert s["first_rejection"] == "engine.max_seqs=64"
     assert s["best_point"] == "job 1: engine.max_seqs=56" and s["best_round_avg_tok_s"] == 310
     assert (s["n_pass"], s["n_fail"], s["n_rejected"]) == (2, 3, 1)
 
 
 def test_non_monotonic_and_all_pass_and_first_fails():
     odd = LOG_D[:3] + [_entry(6, 70, "pass")]
-    assert "note: engine.max_seqs=70 pass above the first failure" in analysis.boundary(odd, "engine.max_seqs").statement()
+    assert ("non-monotone: engine.max_seqs=70 passed above the first failure"
+            in analysis.boundary(odd, "engine.max_seqs").statement())
     ok = [_entry(0, 2, "pass"), _entry(1, 4, "pass")]
     assert analysis.boundary(ok, "engine.max_seqs").statement().startswith("all points pass (engine.max_seqs 2..4)")
     bad = [_entry(0, 2, "fail", "oom", "x"), _entry(1, 4, "pass")]
@@ -70,3 +75,9 @@ def test_a_plan_only_sweep_states_the_planners_boundary():
     b = analysis.boundary(planned, "engine.max_seqs")
     assert b.statement() == ("the planner accepts through engine.max_seqs=124 (plan only: nothing ran); "
                              "engine.max_seqs=125 is rejected by the planner (est. 4125)")
+
+
+def test_the_boundary_round_trips_through_json():
+    b = analysis.boundary(LOG_D, "engine.max_seqs")
+    assert isinstance(b, Boundary) and Boundary.from_json(__import__("json").loads(
+        __import__("json").dumps(b.to_json()))) == b

@@ -12,6 +12,7 @@ import pytest
 
 from m9.compose import BadInput
 from m9.outcome.sla import misses, parse_sla
+from m9.sweep.answer import SearchAnswer
 from m9.sweep.boundary import check_spec
 
 SPEC = dict(knob="engine.max_seqs", low=1, high=256, confirm=2, sla=[], max_trials=None, batch=1)
@@ -23,8 +24,10 @@ def _m9(args: list[str], cwd, timeout: int = 900) -> subprocess.CompletedProcess
                           timeout=timeout)
 
 
-def _search(sweep_dir) -> dict:
-    return json.loads((sweep_dir / "m9_sweep.json").read_text())["search"]
+def _search(sweep_dir) -> SearchAnswer:
+    answer = SearchAnswer.from_json(json.loads((sweep_dir / "m9_sweep.json").read_text())["search"])
+    assert SearchAnswer.from_json(json.loads((sweep_dir / "search.json").read_text())) == answer
+    return answer
 
 
 @pytest.mark.parametrize("change,message", [
@@ -62,10 +65,11 @@ def _e2_plan_only(tmp_path, *extra: str) -> subprocess.CompletedProcess:
 def test_planner_first_search_over_the_logs_phase_e2_finds_124_without_a_trial(tmp_path):
     sweep = tmp_path / "sweep"
     proc = _e2_plan_only(tmp_path)
-    (row,) = _search(sweep)["rows"]
-    assert (row["ceiling"], row["first_failure"], row["failure_kind"]) == (124, 125, "rejected")
-    assert "est. 4125 pages needed" in row["failure_signature"]
-    assert row["trials"] == 0 and row["planner_probes"] <= 2 + 8  # bisection on the plan alone
+    (row,) = _search(sweep).rows
+    b = row.boundary
+    assert (b.ceiling, b.first_rejection, b.first_failure) == (124, 125, None)
+    assert "est. 4125 pages needed" in b.rejection_reason
+    assert row.trials == 0 and row.planner_probes <= 2 + 8  # bisection on the plan alone
     assert not list(sweep.glob("*/trial.log")) and not list(sweep.glob("*/request.json"))  # nothing launched
     entries = {json.loads(p.read_text())["params"]["engine.max_seqs"]: json.loads(p.read_text())["outcome"]["status"]
                for p in sweep.glob("*/outcome.json")}
@@ -75,12 +79,28 @@ def test_planner_first_search_over_the_logs_phase_e2_finds_124_without_a_trial(t
     assert "## Search" in report and "| 124 | 125 | rejected |" in report
 
 
+def test_a_probe_value_the_schema_refuses_is_a_rejected_point_not_an_error(tmp_path):
+    """Levanter's queue rule lives in the schema: past it, a probe cannot even be built into a config. The search
+    records it as rejected, with the schema's reason and the values it was given, for free."""
+    proc = _m9(["-m", "hydra/sweeper=boundary", "hydra.sweeper.low=1", "hydra.sweeper.high=64",
+                "scheduler.max_queued_tokens=16", "trial.plan_only=true", "tracking=none",
+                f"hydra.sweep.dir={tmp_path}/sweep"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (row,) = _search(tmp_path / "sweep").rows
+    assert (row.boundary.ceiling, row.boundary.first_rejection) == (16, 17)
+    assert row.boundary.rejection_reason.startswith("scheduler.max_queued_tokens=16 must be >= max(engine.max_seqs=17")
+    entries = {json.loads(p.read_text())["params"]["engine.max_seqs"]: json.loads(p.read_text())["outcome"]
+               for p in (tmp_path / "sweep").glob("*/outcome.json")}
+    assert entries[17]["status"] == "rejected" and entries[17]["signature"] == row.boundary.rejection_reason
+    assert entries[16]["status"] == "planned"
+
+
 def test_other_swept_keys_give_one_search_each_a_frontier(tmp_path):
     sweep = tmp_path / "sweep"
     proc = _e2_plan_only(tmp_path, "engine.max_pages=2048,4096")
-    rows = {r["overrides"][1]: r["ceiling"] for r in _search(sweep)["rows"]}
+    rows = {r.overrides[1]: r.boundary.ceiling for r in _search(sweep).rows}
     assert rows == {"engine.max_pages=2048": 62, "engine.max_pages=4096": 124}  # floor(pages / 33)
-    assert "| `+experiment=log_phase_e2 engine.max_pages=2048 trial.plan_only=true tracking=none` | 62 | 63 |" \
+    assert "| `+experiment=log_phase_e2 engine.max_pages=2048 trial.plan_only=True tracking=none` | 62 | 63 |" \
         in proc.stdout
     assert (sweep / "frontier.png").read_bytes().startswith(b"\x89PNG")
 
@@ -104,9 +124,9 @@ def test_a_real_search_finds_what_a_full_grid_finds(tmp_path):
                   "hydra.sweeper.sla=[round_total_generated:le:24]", *shape, f"hydra.sweep.dir={tmp_path}/search"],
                  cwd=tmp_path)
     assert search.returncode == 0, search.stderr[-3000:]
-    (row,) = _search(tmp_path / "search")["rows"]
-    assert (row["ceiling"], row["first_failure"], row["failure_kind"]) == (3, 4, "sla")
-    assert row["trials"] == 6  # 1, 5, then 3, 4, then the ceiling and the (SLA, so repeated) failure confirmed
+    (row,) = _search(tmp_path / "search").rows
+    assert (row.boundary.ceiling, row.boundary.first_failure, row.boundary.failure_kinds) == (3, 4, {"sla": 2})
+    assert row.trials == 6  # 1, 5, then 3, 4, then the ceiling and the (SLA, so repeated) failure confirmed
 
     grid = _m9(["-m", "engine.max_seqs=1,2,3,4,5", *shape, f"hydra.sweep.dir={tmp_path}/grid"], cwd=tmp_path)
     assert grid.returncode == 0, grid.stderr[-3000:]
@@ -116,7 +136,7 @@ def test_a_real_search_finds_what_a_full_grid_finds(tmp_path):
     ok = sorted(e["params"]["engine.max_seqs"] for e in entries
                 if e["outcome"]["status"] == "pass" and not misses(sla, e["outcome"]["metrics"]))
     grid_ceiling = max(v for v in ok if all(u in ok for u in range(1, v + 1)))
-    assert grid_ceiling == row["ceiling"]
+    assert grid_ceiling == row.boundary.ceiling
     assert "SLA miss: round_total_generated=32 misses round_total_generated<=24" in \
         (tmp_path / "search" / "report.md").read_text()
 
@@ -126,5 +146,6 @@ def test_a_real_search_finds_what_a_full_grid_finds(tmp_path):
     exp = client.get_experiment_by_name("m9").experiment_id
     (parent,) = client.search_runs([exp], "tags.kind = 'sweep' and tags.mode = 'boundary'")
     assert parent.data.metrics["ceiling"] == 3 and parent.data.metrics["search_trials"] == 6
-    assert parent.data.tags["first_failure"].startswith("engine.max_seqs=4 (sla:")
+    assert parent.data.tags["first_failure"] == "engine.max_seqs=4" and parent.data.tags["failure_kind"] == "sla"
+    assert parent.data.tags["failure_signature"].startswith("round_total_generated=32 misses")
     assert len(client.search_runs([exp], "tags.kind = 'point'")) == 6 + 1  # the grid ran only max_seqs=2

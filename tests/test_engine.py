@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
+from conftest import TINY_MAX_SEQ_LEN as MAX_SEQ_LEN
+from conftest import compose_m9
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TINY_MAX_SEQ_LEN as MAX_SEQ_LEN
-from conftest import compose_m9
 from m9.inputs import prompts
-from m9.plan import make_plan
+from m9.point import plan_point
 
 pytest.importorskip("levanter")
 
@@ -29,10 +27,10 @@ def _point(**over):
 
 
 def _run(model, cfg):
-    plan = make_plan(cfg)
+    plan = plan_point(cfg)
     assert plan.accepted, plan.rejections
     engine = build_engine(model, cfg, plan.max_pages, plan.max_prefill_size)
-    prompt_set = prompts.build(cfg, plan.num_prompts)
+    prompt_set = prompts.build(cfg)
     return plan, run_round(engine, make_requests(cfg, [list(p) for p in prompt_set.token_ids], 0,
                                                  [list(s) for s in prompt_set.stop_ids]))
 
@@ -64,7 +62,7 @@ def test_small_decode_budget_truncates_evenly_as_planned(model):
 def test_explicit_max_pages_is_what_the_engine_gets(model):
     cfg = _point(**{"engine.max_seqs": 2, "engine.max_pages": 50, "workload.max_new_tokens": 10})
     plan, stats = _run(model, cfg)
-    assert stats.max_pages == 50 and plan.max_pages == 50 and not plan.max_pages_auto
+    assert stats.max_pages == 50 and plan.max_pages == 50
 
 
 @settings(max_examples=10, deadline=None, derandomize=True,

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import CONF_DIR, compose_m9
-from m9 import compose as preflight
-from m9.plan import make_plan, validate
+
+from m9 import compose
+from m9.point import plan_point
+from m9.record.journal import point_params
 
 
 def _preset(experiment: str) -> dict[str, object]:
-    """Plan of every point of a preset, keyed by the override that makes the point."""
-    return {pt[-1]: make_plan(compose_m9(pt)) for pt in preflight.expand(["-m", f"+experiment={experiment}"], CONF_DIR)}
+    """Plan of every point of a preset, keyed by the override that makes the point (the one not every point has)."""
+    points = compose.expand(["-m", f"+experiment={experiment}"], CONF_DIR)
+    return {next(o for o in pt if not all(o in p for p in points)): plan_point(compose_m9(pt)) for pt in points}
 
 
 def test_phase_a_rejects_16_sequences_at_480_pages_with_528_needed():
@@ -39,7 +41,7 @@ def test_phase_d_prefill_probe_is_rejected_and_the_rest_planned():
     assert d1p.rejections and "engine.max_seqs_in_prefill=56 must cover all prompts per round (57)" in d1p.rejections[0]
     others = [p for k, p in plans.items() if k != "+probe=log_d1p_s57_pref56"]
     assert len(others) == 6 and all(p.accepted for p in others)
-    assert plans["+probe=log_d4_s60_prompts56"].num_prompts == 56
+    assert plans["+probe=log_d4_s60_prompts56"].prompt_lens == (32,) * 56
     assert plans["+probe=log_d1s_s57_tpr8_r80"].decode_budget == 32 * 80 * 8
 
 
@@ -70,8 +72,8 @@ def test_phase_f_accepts_128_at_4224_pages_and_predicts_which_variants_truncate(
 
 def test_length_fixed_turns_a_short_budget_into_a_rejection():
     over = ["engine.max_seqs=4", "scheduler.max_tokens_per_round=1", "workload.max_new_tokens=256"]
-    assert make_plan(compose_m9(over)).warnings
-    strict = make_plan(compose_m9(over + ["workload.length_fixed=true"]))
+    assert plan_point(compose_m9(over)).warnings
+    strict = plan_point(compose_m9(over + ["workload.length_fixed=true"]))
     assert not strict.accepted and "generation will plateau at" in strict.rejections[0]
 
 
@@ -90,36 +92,71 @@ def test_length_fixed_turns_a_short_budget_into_a_rejection():
     ],
 )
 def test_capacity_rejections_name_the_key_and_numbers(overrides, needle):
-    plan = make_plan(compose_m9(overrides))
+    plan = plan_point(compose_m9(overrides))
     assert not plan.accepted
     assert any(needle in r for r in plan.rejections), plan.rejections
 
 
 def test_kv_and_weight_bytes_follow_the_model_shape():
-    plan = make_plan(compose_m9(["model=llama3_8b", "engine=paged_2560", "engine.max_pages=4096"]))
+    plan = plan_point(compose_m9(["model=llama3_8b", "engine=paged_2560", "engine.max_pages=4096"]))
     assert plan.kv_cache_bytes == 2 * 32 * 8 * 128 * 64 * 4096 * 2  # K and V, layers, kv heads, head, page, bf16
     assert 7.9e9 < plan.weight_bytes / 2 < 8.1e9  # ~8.03B parameters
 
 
 def test_auto_max_pages_is_the_estimate_and_is_recorded():
-    plan = make_plan(compose_m9(["engine.max_seqs=5", "workload.max_new_tokens=100"]))
-    assert plan.max_pages_auto and plan.max_pages == plan.pages_required_est == 5 * -(-(16 + 100) // 16)
+    cfg = compose_m9(["engine.max_seqs=5", "workload.max_new_tokens=100"])
+    plan = plan_point(cfg)
+    assert plan.max_pages == plan.pages_required_est == 5 * -(-(16 + 100) // 16)
+    params = point_params(cfg, plan)
+    assert params["resolved.max_pages"] == plan.max_pages and params["resolved.max_pages_auto"] is True
 
 
-def test_validate_accepts_the_defaults():
-    assert validate(compose_m9()) == []
+def test_the_defaults_plan():
+    assert plan_point(compose_m9()).accepted
 
 
 @pytest.mark.parametrize("max_seqs", [56, 57, 60])
 def test_the_headline_points_plan_on_the_default_config_with_the_prefill_sized_to_the_prompts(max_seqs):
-    plan = make_plan(compose_m9([f"engine.max_seqs={max_seqs}"]))
+    cfg = compose_m9([f"engine.max_seqs={max_seqs}"])
+    plan = plan_point(cfg)
     assert plan.accepted, plan.rejections
     # Levanter's own default (one 512-token sequence) would hold 32 of the 16-token prompts; m9 sizes it to all
-    assert plan.max_prefill_size == 16 * -(-max_seqs * 16 // 16) and plan.max_prefill_size_auto
-    assert plan.resolved_params()["resolved.max_prefill_size"] == plan.max_prefill_size
+    assert plan.max_prefill_size == 16 * -(-max_seqs * 16 // 16)
+    params = point_params(cfg, plan)
+    assert params["resolved.max_prefill_size"] == plan.max_prefill_size and params["resolved.max_prefill_size_auto"]
 
 
 def test_a_set_prefill_size_is_kept_and_a_small_round_keeps_levanters_default():
-    assert make_plan(compose_m9(["engine.max_seqs=4"])).max_prefill_size == 512  # ceil(512 / 16) pages
-    plan = make_plan(compose_m9(["engine.max_seqs=4", "engine.max_prefill_size=100"]))
-    assert plan.max_prefill_size == 100 and not plan.max_prefill_size_auto
+    assert plan_point(compose_m9(["engine.max_seqs=4"])).max_prefill_size == 512  # ceil(512 / 16) pages
+    cfg = compose_m9(["engine.max_seqs=4", "engine.max_prefill_size=100"])
+    plan = plan_point(cfg)
+    assert plan.max_prefill_size == 100 and not point_params(cfg, plan)["resolved.max_prefill_size_auto"]
+
+
+@pytest.mark.parametrize("overrides,needle", [
+    (["engine.max_seqs=1000000000", "scheduler.max_queued_tokens=1000000000"],
+     "engine.max_pages (unset: 17000000000 pages for 1000000000 sequences): engine state 9071.08 GiB"),
+    (["workload.num_prompts=1000000000"], "engine.max_seqs=8 < 1000000000 sequences per round"),
+    (["engine.max_seq_len=300000000"], "engine.max_seqs=8 x engine.max_seq_len=300000000: engine state 326."),
+    (["workload.prompt_len=1000000000"], "engine.max_seq_len=512 < longest prompt + max_new_tokens = 1000000000"),
+])
+def test_absurd_sizes_are_refused_by_arithmetic_before_any_prompt_is_built(overrides, needle, monkeypatch):
+    monkeypatch.setattr("m9.inputs.prompts.build", lambda cfg: pytest.fail("the prompts were built"))
+    plan = plan_point(compose_m9(overrides))
+    assert any(needle in r for r in plan.rejections), plan.rejections
+    assert plan.prompt_lens == () and plan.pages_required_est is None  # refused before the prompts existed
+    assert compose.check(overrides, CONF_DIR)  # and the command line's check builds nothing for it either
+
+
+def test_the_memory_check_counts_the_engine_state_that_grows_with_slots_and_their_length():
+    cfg = compose_m9(["engine.max_seq_len=4096", "workload.max_new_tokens=16"])  # 8 slots, tiny model, f32
+    plan = plan_point(cfg)
+    prefill = plan.max_prefill_size  # one full sequence: 4096 tokens
+    slots = 8 * (8 * 4096 + 8 * 256 + 4 * 4 * 16)  # tokens + logprobs, two page lists, stop buffers
+    prefill_rows = 8 * 8 * 4096 + 12 * prefill  # prompt rows on host and device, prefill queue
+    logits = (prefill + 8) * 256 * 4  # a prefill batch's and a decode step's
+    assert plan.state_bytes == slots + prefill_rows + 12 * 512 + logits
+    # the same point on a chip too small for its state alone is refused, naming the keys that make it
+    small = plan_point(compose_m9(["engine.max_seq_len=4096", "workload.max_new_tokens=16",
+                                   f"accelerator.memory_gib={plan.state_bytes / 2**30}"]))
+    assert not small.accepted and small.rejections[0].startswith("engine.max_seqs=8 x engine.max_seq_len=4096")

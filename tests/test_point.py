@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from conftest import compose_m9
+
 from m9.point import run_point
 from m9.record.provenance import JobInfo
 

@@ -11,8 +11,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import compose_m9
+
 from m9.record.provenance import measured, point_key
 
 
@@ -53,10 +53,16 @@ def _env():
     return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
 
 
+def _default_sigint() -> None:
+    # A process started from a background shell inherits SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler: the sweep is given Ctrl-C's default disposition, as a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(tmp_path, name):
     return subprocess.Popen([sys.executable, "-m", "m9", *ARGS, f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
                              f"hydra.sweep.dir={tmp_path}/{name}"], cwd=tmp_path, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_default_sigint)
 
 
 def _kill_during(proc, tmp_path, name, job: int, sig: int) -> str:
@@ -66,13 +72,13 @@ def _kill_during(proc, tmp_path, name, job: int, sig: int) -> str:
         time.sleep(0.2)
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode != 0
+    assert proc.returncode == (130 if sig == signal.SIGINT else -sig), out[-3000:]
     return out
 
 
 def _said(output: str, point: str, what: str) -> bool:
     """Some line of the output reports ``what`` about the point with override ``point``."""
-    return any(f"({point} " in line and what in line for line in output.splitlines())
+    return any(f"({point})" in line and what in line for line in output.splitlines())
 
 
 @pytest.mark.slow
@@ -81,6 +87,9 @@ def test_killed_sweeps_resume_with_only_the_missing_points(tmp_path):
 
     first = _kill_during(_start(tmp_path, "a"), tmp_path, "a", 1, signal.SIGINT)  # Ctrl-C during point 1
     assert _said(first, "engine.max_seqs=2", "): PASS")
+    # one line says what was recorded and how to go on; no traceback
+    assert f"m9: interrupted: 1 of 3 points recorded in {tmp_path}/a; run the same command to resume" in first
+    assert "Traceback" not in first and "KeyboardInterrupt" not in first, first[-3000:]
     second = _kill_during(_start(tmp_path, "b"), tmp_path, "b", 2, signal.SIGKILL)  # no chance to clean up
     assert _said(second, "engine.max_seqs=2", "): PASS, reused from sweep a job 0")
     assert _said(second, "engine.max_seqs=3", "): PASS")

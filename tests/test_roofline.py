@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
 from conftest import compose_m9
+
 from m9.outcome import roofline
-from m9.plan import kv_bytes_per_token, make_plan, step_weight_bytes
+from m9.point import plan_point
+from m9.sizes import kv_bytes_per_token, step_weight_bytes
 
 # tiny model, float32: KV 2 x 2 layers x 2 kv heads x 16 x 4 B = 512 B/token; matmul parameters
 # 2 x (64*4*16*2 + 64*2*16*2 + 3*64*128) + 256*64 (LM head) = 90,112, norms 5 x 64 = 320; a step reads
@@ -18,7 +19,7 @@ STEP, WEIGHTS, KV_TOKEN, MATMUL = 361_728, 427_264, 512, 90_112
 
 def test_bytes_and_flops_of_a_decode_follow_the_weights_and_the_kv_context():
     cfg = compose_m9(["engine.max_seqs=2", "accelerator.bandwidth_gbps=10", "accelerator.peak_tflops=2"])
-    plan = make_plan(cfg)
+    plan = plan_point(cfg)
     assert plan.weight_bytes == WEIGHTS and step_weight_bytes(cfg) == STEP
     assert kv_bytes_per_token(cfg) == KV_TOKEN
     # two 16-token prompts, 4 tokens each (1 from prefill): 3 decode steps of 2 tokens; each decoded token attends
@@ -35,7 +36,7 @@ def test_bytes_and_flops_of_a_decode_follow_the_weights_and_the_kv_context():
 
 def test_each_sequence_pairs_with_its_own_prompt_and_clones_follow_their_prompt():
     cfg = compose_m9(["engine.max_seqs=4", "workload.num_prompts=2", "workload.n_generations=2"])
-    plan = dataclasses.replace(make_plan(cfg), prompt_lens=(10, 20))
+    plan = dataclasses.replace(plan_point(cfg), prompt_lens=(10, 20))
     # sequences (10, 10, 20, 20) decode 3, 3, 1 and 0 tokens: 3 steps (the longest), context 2 x (3*10 + 6) + 21
     m = roofline.metrics(cfg, plan, (4, 4, 2, 1), 0.001, None)
     assert m["decode_bytes"] == 3 * STEP + (2 * (3 * 10 + 6) + 21) * KV_TOKEN
@@ -44,14 +45,14 @@ def test_each_sequence_pairs_with_its_own_prompt_and_clones_follow_their_prompt(
 
 def test_a_narrow_round_takes_more_steps_and_reads_the_weights_more_often():
     cfg = compose_m9(["engine.max_seqs=2", "scheduler.max_tokens_per_round=1"])
-    m = roofline.metrics(cfg, make_plan(cfg), (4, 4), 0.001, None)
+    m = roofline.metrics(cfg, plan_point(cfg), (4, 4), 0.001, None)
     assert m["decode_bytes"] == 6 * STEP + 108 * KV_TOKEN  # one token per step: 6 steps
     assert "roofline_frac" not in m  # no bandwidth known: bytes and intensity only
 
 
 def test_tied_embeddings_are_counted_once():
-    untied = make_plan(compose_m9(["engine.max_seqs=2"]))
-    tied = make_plan(compose_m9(["engine.max_seqs=2", "model.tie_word_embeddings=true"]))
+    untied = plan_point(compose_m9(["engine.max_seqs=2"]))
+    tied = plan_point(compose_m9(["engine.max_seqs=2", "model.tie_word_embeddings=true"]))
     assert untied.weight_bytes - tied.weight_bytes == 256 * 64 * 4
 
 

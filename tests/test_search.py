@@ -8,13 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from m9.outcome.status import FailureKind, Status
 from m9.sweep.search import Observation, Search
 
-PASS = Observation(True)
+PASS = Observation(Status.PASS)
 
 
 def _fail(deterministic: bool) -> Observation:
-    return Observation(False, deterministic, "out_of_pages" if deterministic else "crash", "boom")
+    return Observation(Status.FAIL, FailureKind.OUT_OF_PAGES if deterministic else FailureKind.CRASH, "boom")
 
 
 def _run(search: Search, verdict) -> int:
@@ -92,11 +93,11 @@ def test_non_monotone_verdicts_end_with_a_consistent_answer_and_report_what_cont
 
 
 def test_low_fails_but_high_passes_is_reported_as_non_monotone():
-    search = Search(1, 64, confirm=2)
+    search = Search(1, 64, confirm=2, knob="engine.max_seqs")
     _run(search, lambda v, n: PASS if v == 64 else _fail(False))
     r = search.result()
     assert r.ceiling is None and r.first_failure == 1 and r.non_monotone == (64,)
-    assert "non-monotone" in r.statement("engine.max_seqs")
+    assert "non-monotone: engine.max_seqs=64 passed above the first failure" in r.statement()
 
 
 def test_a_flaky_ceiling_is_not_stable_and_the_search_moves_below_it():

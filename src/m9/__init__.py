@@ -6,4 +6,6 @@ from pathlib import Path
 # links to the repository's top-level ``conf/`` and ``launchers/``, where users read and edit them), so a wheel
 # installed on a cluster node finds them without a checkout.
 CONF_DIR = (Path(__file__).parent / "conf").resolve()
+CONF_PACKAGE = "pkg://m9.conf"
+"""The config tree as Hydra's entry point names it (``conf/__init__.py`` makes it a package)."""
 LAUNCHERS_DIR = (Path(__file__).parent / "launchers").resolve()

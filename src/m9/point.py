@@ -5,43 +5,59 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Mapping, Optional
 
-from m9.run import multihost
-from m9.run import progress
-from m9.record import tracking
 from m9.config import M9Config, to_dict
-from m9.record.journal import ENTRY, make_record, point_params, write_record
-from m9.outcome.outcome import FAIL, PLANNED, REJECTED, Outcome, combine, job_lost, planned, rejected
-from m9.plan import Plan, make_plan, validate
+from m9.inputs import checkpoint, device, prompts
+from m9.outcome.outcome import Outcome, job_lost, planned, refused, rejected
+from m9.outcome.repeats import combine
+from m9.outcome.status import FailureKind, Status
+from m9.plan import Inputs, Plan, buildable, early_refusals, make_plan
+from m9.plan import refused as refused_plan
+from m9.record import tracking
+from m9.record.journal import make_record, point_params, write_record
 from m9.record.provenance import JobInfo
-from m9.run.trial import LOG_NAME, RESULT, run_trial
+from m9.run import multihost, progress
+from m9.run.protocol import ProgressEvent
+from m9.run.trial import run_trial
+
+
+def plan_point(cfg: M9Config) -> Plan:
+    """The planning edge: the chip's memory and the point's inputs are read here and handed to the planner's
+    arithmetic; the prompts are built only once the sizes are known to be sound (or, with
+    ``trial.enforce_plan=false``, small enough to build for a point the user wants to watch fail)."""
+    memory = device.memory_bytes(cfg.accelerator)
+    early = early_refusals(cfg, memory)
+    if early and (cfg.trial.enforce_plan or not buildable(cfg)):
+        return refused_plan(cfg, early)
+    built = prompts.build(cfg)
+    return make_plan(cfg, Inputs(built.lengths, len(built.stop_ids), memory,
+                                 checkpoint.max_position_embeddings(cfg.model)))
 
 
 def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
     """Plan the point, run it if the plan allows, and record what happened. Never raises for a failed trial."""
     if job.rank > 0:
         return _run_peer(cfg, job)
-    plan = make_plan(cfg)
-    display = progress.current()
-    out = job.output_dir
-    out.mkdir(parents=True, exist_ok=True)
-    config_path = out / "m9_config.json"
-    config_path.write_text(json.dumps(to_dict(cfg), indent=1))
+    plan = plan_point(cfg)
+    point = job.point_dir
+    point.path.mkdir(parents=True, exist_ok=True)
+    point.config.write_text(json.dumps(to_dict(cfg), indent=1))
     for warning in plan.warnings:
-        print(f"[m9] warning: {warning}", flush=True)
+        progress.warn_once(warning)
     run_id, store_errors = None, []
     if cfg.trial.plan_only:
         outcome = planned(plan) if plan.accepted else rejected(plan)
-    elif plan.accepted or (not cfg.trial.enforce_plan and not validate(cfg)):
-        print(f"[m9] point {job.job_num} ({job.run_name}): running, log {out / LOG_NAME}", flush=True)
+    elif plan.accepted or (not cfg.trial.enforce_plan and plan.sized):
+        print(f"[m9] point {job.job_num} ({job.label}): running, log {point.trials(cfg.trial.repeats)[0].log}",
+              flush=True)
         run_id = _guarded(job, store_errors, lambda: tracking.start_point(cfg.tracking, job, point_params(cfg, plan)))
         live = tracking.LiveSeries(cfg.tracking, run_id) if run_id else None
         try:
-            outcome = _run_trials(cfg, plan, job, display, live)
+            outcome = _run_trials(cfg, plan, job, live)
             if job.processes > 1:  # the other processes' trials ran alongside: the point passes only if all did
                 wait = cfg.trial.timeout_s
-                outcome = multihost.combine(outcome, multihost.gather(out, job.processes, wait), wait)
+                outcome = multihost.combine(outcome, multihost.gather(point, job.processes, wait), wait)
         except BaseException:  # interrupted: the run must not stay RUNNING
             if run_id:
                 _guarded(job, store_errors, lambda: tracking.kill_point(cfg.tracking, run_id))
@@ -50,32 +66,39 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
             live.flush()
     else:
         outcome = rejected(plan)
-    artifacts = [config_path, *(d / name for d in _trial_dirs(cfg, out) for name in (LOG_NAME, RESULT))]
-    return _record(cfg, job, plan, outcome, artifacts, run_id, store_errors)
+    artifacts = [point.config, *(p for t in point.trials(cfg.trial.repeats) for p in (t.log, t.result))]
+    return _record(cfg.tracking, job, point_params(cfg, plan), outcome, artifacts, run_id, store_errors,
+                   tracked=not cfg.trial.plan_only)
 
 
-def record_lost(cfg: M9Config, job: JobInfo, signature: str, kind: str, logs: tuple[str, ...] = ()) -> Outcome:
+def record_lost(cfg: M9Config, job: JobInfo, signature: str, kind: FailureKind, logs: tuple[str, ...] = ()) -> Outcome:
     """Record a point whose job ended without a result (run by the sweeping process, not the job): the failure the
     scheduler saw, on the run the job had opened if it got that far, else on a new one; journal first."""
-    plan = make_plan(cfg)
+    plan = plan_point(cfg)
     store_errors: list[str] = []
     run_id = _guarded(job, store_errors, lambda: tracking.job_run(cfg.tracking, job))
-    artifacts = [*map(Path, logs), *(d / LOG_NAME for d in _trial_dirs(cfg, job.output_dir))]
-    return _record(cfg, job, plan, job_lost(plan, kind, signature), artifacts, run_id, store_errors)
+    artifacts = [*map(Path, logs), *(t.log for t in job.point_dir.trials(cfg.trial.repeats))]
+    return _record(cfg.tracking, job, point_params(cfg, plan), job_lost(plan, kind, signature), artifacts, run_id,
+                   store_errors, tracked=True)
 
 
-def _record(cfg: M9Config, job: JobInfo, plan: Plan, outcome: Outcome, artifacts: list[Path],
-            run_id: Optional[str], store_errors: list[str]) -> Outcome:
+def record_refused(tracking_cfg, job: JobInfo, params: Mapping[str, Any], reason: str, tracked: bool) -> Outcome:
+    """Record a search's probe whose value the schema refuses: a rejected point, with the values it was given."""
+    return _record(tracking_cfg, job, params, refused(reason), [], None, [], tracked)
+
+
+def _record(tracking_cfg, job: JobInfo, params: Mapping[str, Any], outcome: Outcome, artifacts: list[Path],
+            run_id: Optional[str], store_errors: list[str], tracked: bool) -> Outcome:
     """Journal first (the store may be down, the record must not be lost), then the store: the outcome lands on
     ``run_id`` when the point's run is open, else on a run of its own; then the summary."""
-    record = make_record(job, cfg, plan, outcome)
+    record = make_record(job, params, outcome)
     write_record(record)
-    if not cfg.trial.plan_only:  # a plan measures nothing: it is not tracked
+    if tracked:  # a plan measures nothing: it is not tracked
         run_id = _guarded(job, store_errors, lambda: (
-            tracking.finish_point(cfg.tracking, run_id, record, artifacts, job.output_dir) if run_id
-            else tracking.record_point(cfg.tracking, job, record, artifacts, job.output_dir)))
+            tracking.finish_point(tracking_cfg, run_id, record, artifacts, job.output_dir) if run_id
+            else tracking.record_point(tracking_cfg, job, record, artifacts, job.output_dir)))
         write_record(record.replace(run_id=run_id, tracking_error=store_errors[-1] if store_errors else None))
-    print(summary(job, plan.max_pages, outcome), flush=True)
+    print(summary(job, record.max_pages, outcome), flush=True)
     progress.current().end_point(outcome.status)
     return outcome
 
@@ -83,14 +106,15 @@ def _record(cfg: M9Config, job: JobInfo, plan: Plan, outcome: Outcome, artifacts
 def _run_peer(cfg: M9Config, job: JobInfo) -> Outcome:
     """Process ``job.rank > 0`` of a multi-process point: the same trial beside process 0, its outcome left for
     process 0 to record (nothing of its own goes to the journal or the store)."""
-    plan = make_plan(cfg)
+    plan = plan_point(cfg)
     if not plan.accepted and cfg.trial.enforce_plan:
         return rejected(plan)  # process 0 records the rejection
-    where = multihost.rank_dir(job.output_dir, job.rank)
-    where.mkdir(parents=True, exist_ok=True)
-    print(f"[m9] point {job.job_num} rank {job.rank}/{job.processes}: running, log {where / LOG_NAME}", flush=True)
-    outcome = _run_trials(cfg, plan, job, progress.current(), None)
-    multihost.leave(job.output_dir, job.rank, outcome)
+    where = job.point_dir.for_rank(job.rank)
+    where.path.mkdir(parents=True, exist_ok=True)
+    print(f"[m9] point {job.job_num} rank {job.rank}/{job.processes}: running, log {where.trials(1)[0].log}",
+          flush=True)
+    outcome = _run_trials(cfg, plan, job, None)
+    multihost.leave(job.point_dir, job.rank, outcome)
     return outcome
 
 
@@ -102,43 +126,41 @@ def _guarded(job: JobInfo, errors: list[str], write):
     except Exception as exc:  # noqa: BLE001 - see above
         errors.append(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
         print(f"[m9] warning: point {job.job_num}: tracking store: {errors[-1]}; its record is "
-              f"{job.output_dir / ENTRY}", file=sys.stderr, flush=True)
+              f"{job.point_dir.entry}", file=sys.stderr, flush=True)
         return None
 
 
-def _trial_dirs(cfg: M9Config, out: Path) -> list[Path]:
-    """Where each trial of a point leaves its log and result: the point's directory, or one per repeat."""
-    return [out] if cfg.trial.repeats == 1 else [out / f"repeat_{i}" for i in range(cfg.trial.repeats)]
-
-
-def _run_trials(cfg: M9Config, plan: Plan, job: JobInfo, display, live) -> Outcome:
+def _run_trials(cfg: M9Config, plan: Plan, job: JobInfo, live) -> Outcome:
     """The point's trial, or its ``trial.repeats`` fresh trials one after another, combined. Progress events go to
     the terminal display and, when tracked, to the point's live MLflow series."""
-    def on_progress(event: dict) -> None:
+    display = progress.current()
+
+    def on_progress(event: ProgressEvent) -> None:
         display.trial(event)
         if live is not None:
             live(event)
 
     trials = []
-    for i, trial_dir in enumerate(_trial_dirs(cfg, multihost.rank_dir(job.output_dir, job.rank))):
+    for i, trial in enumerate(job.point_dir.for_rank(job.rank).trials(cfg.trial.repeats)):
         label = str(job.job_num) + (f" repeat {i + 1}/{cfg.trial.repeats}" if cfg.trial.repeats > 1 else "")
         display.start_point(label, cfg.workload.n_rounds)
-        trials.append(run_trial(cfg, plan, trial_dir, on_progress=on_progress, processes=job.processes))
+        trials.append(run_trial(cfg, plan, trial, on_progress=on_progress, processes=job.processes))
     return trials[0] if len(trials) == 1 else combine(trials)
 
 
-def summary(job: JobInfo, max_pages: int, outcome: Outcome) -> str:
+def summary(job: JobInfo, max_pages: Optional[int], outcome: Outcome) -> str:
     """A few lines a person reads after one point."""
     m = outcome.metrics
-    head = f"[m9] point {job.job_num} ({job.run_name}): {outcome.status.upper()}"
-    if outcome.status == REJECTED:
+    head = f"[m9] point {job.job_num} ({job.label}): {outcome.status.upper()}"
+    if outcome.status == Status.REJECTED:
         return f"{head}\n     {outcome.signature}"
-    if outcome.status == PLANNED:
+    if outcome.status == Status.PLANNED:
         return (f"{head}: max_pages={max_pages} predicted pages_in_use={m['predicted_pages_in_use']} "
                 f"round_total_generated={m['predicted_round_total_generated']}"
                 + "".join(f"\n     note: {n}" for n in outcome.notes))
-    if outcome.status == FAIL:
-        return f"{head} ({outcome.failure_kind}): {outcome.signature}\n     log: {job.output_dir / LOG_NAME}"
+    if outcome.status == Status.FAIL:
+        log = job.point_dir.trials(1)[0].log
+        return f"{head} ({outcome.failure_kind}): {outcome.signature}\n     log: {log}"
     lines = [
         head,
         f"     round_total_s={m['round_total_s']:.3f}  round_total_generated={m['round_total_generated']}  "

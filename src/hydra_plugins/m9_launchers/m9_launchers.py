@@ -8,7 +8,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from hydra.core.utils import JobReturn
-from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
+    LocalLauncher,
+    SlurmLauncher,
+)
 
 from hydra_plugins.m9_launchers import config as _config  # noqa: F401 - registers hydra/launcher=m9_submitit_*
 

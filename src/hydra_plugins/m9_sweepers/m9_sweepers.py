@@ -42,8 +42,13 @@ class _M9Sweeper(Sweeper):
             driver.close("FAILED")
             raise SystemExit(2) from exc
         except BaseException as exc:  # Ctrl-C, SIGTERM, a bug: the sweep's record is closed, never left RUNNING
-            driver.close(exit_status(exc))
-            raise
+            status = exit_status(exc)
+            driver.close(status)
+            if status != "KILLED":
+                raise
+            print(f"m9: interrupted: {driver.recorded()} of {driver.n_points or 'its'} points recorded in "
+                  f"{driver.sweep_dir}; run the same command to resume", file=sys.stderr, flush=True)
+            raise SystemExit(130 if isinstance(exc, KeyboardInterrupt) else exc.code) from None
 
     def _sweep(self, driver: Any, arguments: list[str]) -> Any:
         raise NotImplementedError
@@ -75,17 +80,16 @@ class BoundarySweeper(_M9Sweeper):
 
     def _sweep(self, driver: Any, arguments: list[str]) -> Any:
         from m9.sweep import boundary
+        from m9.sweep.driver import runs_here
 
         settings = dict(self.settings)
-        if settings["batch"] is None:
-            basic = "BasicLauncher" in str(self.config.hydra.launcher.get("_target_", ""))
-            settings["batch"] = 1 if basic else 4
+        if settings["batch"] is None:  # one point at a time in this process, else a parallel launcher's width
+            settings["batch"] = 1 if runs_here(self.launcher) else 4
         spec = boundary.check_spec(**settings)
-        result = boundary.run(driver, spec, arguments, self.params)
-        driver.close("FINISHED", result)
-        s = result["summary"]
+        answer = boundary.run(driver, spec, arguments, self.params)
+        driver.close("FINISHED", answer)
+        s = answer.summary()
         print(f"[m9] search: {s['search_trials']} trials ({s['search_reused']} reused from earlier sweeps), "
               f"{s['search_planner_probes']} planner probes ({s['search_rejected_free']} rejected for free)"
-              + (f"; {len(result['rows'])} searches (the frontier above)" if len(result["rows"]) > 1 else ""),
-              flush=True)
-        return result
+              + (f"; {len(answer.rows)} searches (the frontier above)" if len(answer.rows) > 1 else ""), flush=True)
+        return answer

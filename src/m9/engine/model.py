@@ -11,7 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 from haliax.partitioning import ResourceAxis
 from jax.sharding import Mesh
-from levanter.layers.rotary import DefaultRotaryEmbeddingsConfig, Llama3RotaryEmbeddingsConfig
+from levanter.layers.rotary import (
+    DefaultRotaryEmbeddingsConfig,
+    Llama3RotaryEmbeddingsConfig,
+)
 from levanter.models.llama import LlamaConfig, LlamaLMHeadModel
 
 from m9.config import ModelConfig

@@ -22,7 +22,7 @@ from levanter.inference.utils import INVALID
 
 from m9.config import M9Config
 from m9.engine.model import TokenIdsTokenizer
-from m9.outcome.stats import RoundStats
+from m9.run.protocol import RoundStats
 
 
 def engine_config(cfg: M9Config, max_pages: int, max_prefill_size: int) -> InferenceEngineConfig:
@@ -129,7 +129,7 @@ def run_round(
         seq_lens=seq_lens,
         pages_in_use_after_prefill=after_prefill[0] if after_prefill else after_decode,
         pages_in_use_after_decode=after_decode,
-        max_pages=engine.config.max_pages,
+        max_pages=engine.gen_state.decode_state.page_table.page_ref_counts.array.shape[0],
         nonfinite_logprobs=nonfinite,
         tokens_digest=hashlib.sha256(json.dumps([[int(t) for t in seq] for seq in result.tokens]).encode()
                                      ).hexdigest()[:16],

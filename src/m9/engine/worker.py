@@ -1,17 +1,16 @@
 """The trial's child process: ``python -m m9.engine.worker TRIAL_DIR`` (one trial, then exit), or
 ``python -m m9.engine.worker --serve`` (a warm worker: the trial directories named on stdin, one per line).
 
-For each trial it reads ``TRIAL_DIR/request.json`` (the typed config and the plan's sizes), builds the model (a
-warm worker keeps the last one and builds again only for another model) and a fresh engine, runs the rounds, and
-writes ``TRIAL_DIR/result.json``: fixed costs, per-round stats, and the exception if one was raised. Its output
-goes to ``TRIAL_DIR/trial.log``. Whatever kills this process without a result (a signal, the OOM killer, a hang)
+For each trial it reads the ``TrialRequest`` in ``TRIAL_DIR`` (``m9.run.protocol``), builds the model (a warm worker
+keeps the last one and builds again only for another model) and a fresh engine, runs the rounds, appending progress
+events as it goes, and writes the ``TrialResult``: fixed costs, per-round stats, and the exception if one was raised.
+Its output goes to the trial's log. Whatever kills this process without a result (a signal, the OOM killer, a hang)
 is classified by the parent, which then never reuses it.
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 import logging
 import os
 import resource
@@ -20,21 +19,28 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import asdict
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
-from typing import IO
+from typing import IO, Optional
 
-REQUEST = "request.json"
-RESULT = "result.json"
-PROGRESS = "progress.jsonl"
-LOG = "trial.log"
+from m9.run.files import TrialDir
+from m9.run.protocol import (
+    FAULT_ENV,
+    HEARTBEAT_TIMEOUT_S,
+    INIT_TIMEOUT_S,
+    SHUTDOWN_TIMEOUT_S,
+    ChildError,
+    IterationEvent,
+    RoundEvent,
+    Runtime,
+    TrialResult,
+    event_line,
+    model_key,
+)
 
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)  # the parent never sees a half-written result
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+"""JAX's monitoring event for one XLA compilation (``jax._src.dispatch.BACKEND_COMPILE_EVENT``)."""
 
 
 def _say(message: str) -> None:
@@ -42,18 +48,16 @@ def _say(message: str) -> None:
 
 
 def _iteration_hook(progress: IO[str], round_idx: int, fault: str | None):
-    """Called as each decode iteration starts: appends a progress event for the parent's display, and fires
-    ``trial.inject_fault`` at the first one (the planner refuses it unless M9_ALLOW_FAULT_INJECTION=1)."""
+    """Called as each decode iteration starts: appends a progress event for the parent, and fires
+    ``trial.inject_fault`` at the first one (refused unless M9_ALLOW_FAULT_INJECTION=1)."""
     start = time.perf_counter()
     previous = [start]
 
     def hook(i: int, tokens: int, pages: int) -> None:
         now = time.perf_counter()
-        event = {"round": round_idx, "iter": i, "tokens": tokens, "pages": pages, "elapsed": now - start,
-                 "iter_s": now - previous[0]}
-        previous[0] = now
-        progress.write(json.dumps(event) + "\n")
+        progress.write(event_line(IterationEvent(round_idx, i, tokens, pages, now - start, now - previous[0])))
         progress.flush()
+        previous[0] = now
         if i != 0 or fault not in ("sigkill", "segfault", "hang"):
             return
         _say(f"injecting fault {fault}")
@@ -68,107 +72,102 @@ def _iteration_hook(progress: IO[str], round_idx: int, fault: str | None):
 
 
 class _Process:
-    """What a worker keeps between trials: the imports' cost, paid once, and the last model it built."""
+    """What a worker keeps between trials: the imports' cost, paid once, the last model it built, and a count of
+    the XLA compilations it ran."""
 
     def __init__(self) -> None:
         self.trials = 0
         self.model_key: str | None = None
         self.model = None
         self.distributed = False
+        self.compiles = 0
+
+    def count_compile(self, event: str, duration: float, **kwargs) -> None:
+        if event == COMPILE_EVENT:
+            self.compiles += 1
 
 
-def model_key(config: dict) -> str:
-    """What decides the weights a trial decodes with: the model section (less the tokenizer, which stays with the
-    planning process), the slot length, the dtype."""
-    model = {k: v for k, v in config["model"].items() if k != "tokenizer"}
-    return json.dumps([model, config["engine"]["max_seq_len"], config["engine"]["compute_dtype"]], sort_keys=True)
-
-
-def run(trial_dir: Path, state: _Process) -> int:
-    """Run the trial described in ``trial_dir``; returns 0 when it completed, 1 when it raised."""
+def run(trial: TrialDir, state: _Process) -> int:
+    """Run the trial described in ``trial``; returns 0 when it completed, 1 when it raised."""
     started = time.time()
-    request = json.loads((trial_dir / REQUEST).read_text())
+    request = trial.read_request()
+    cfg = request.config
     state.trials += 1
-    result: dict = {"fixed_costs": {"process_start_s": started - request["spawned_at"]}, "rounds": [],
-                    "worker": {"pid": os.getpid(), "trial": state.trials}}
-    fixed = result["fixed_costs"]
+    fixed = {"process_start_s": started - request.spawned_at}
+    rounds: list = []
+    runtime: Optional[Runtime] = None
+    error: Optional[ChildError] = None
+    first = state.trials == 1
+    built = False
     try:
         t = time.perf_counter()
         import jax
 
-        if request.get("processes", 1) > 1 and not state.distributed:
+        if first:
+            jax.monitoring.register_event_duration_secs_listener(state.count_compile)
+        if request.processes > 1 and not state.distributed:
             _join_runtime(jax)
             state.distributed = True
 
-        from m9.config import from_dict
         from m9.engine.model import build_model, poison_weights
-        from m9.plan import FAULT_ENV
         from m9.engine.session import build_engine, make_requests, run_round
 
         fixed["import_s"] = time.perf_counter() - t
-        if state.trials == 1:
+        if first:
             logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s: %(message)s")
-        cfg = from_dict(request["config"])
         if cfg.trial.inject_fault and os.environ.get(FAULT_ENV) != "1":
             raise RuntimeError(f"trial.inject_fault needs {FAULT_ENV}=1")
         devices = jax.devices()
-        result["runtime"] = {
-            "backend": jax.default_backend(),
-            "device_kind": devices[0].device_kind,
-            "device_count": len(devices),
-            "process_count": jax.process_count(),
-            "local_device_count": jax.local_device_count(),
-            "jax_version": jax.__version__,
-            "levanter_version": metadata.version("marin-levanter"),
-        }
-        _say(f"runtime {result['runtime']}, trial {state.trials} of this process")
+        runtime = Runtime(backend=jax.default_backend(), device_kind=devices[0].device_kind,
+                          device_count=len(devices), process_count=jax.process_count(),
+                          local_device_count=jax.local_device_count(), jax_version=jax.__version__,
+                          levanter_version=metadata.version("marin-levanter"))
+        _say(f"runtime {runtime}, trial {state.trials} of this process")
 
         t = time.perf_counter()
-        key = model_key(request["config"])
+        key = model_key(cfg)
         if state.model_key != key:
             state.model, state.model_key = None, None  # free the old weights before building the new ones
             state.model = jax.block_until_ready(build_model(cfg.model, cfg.engine.max_seq_len,
                                                             cfg.engine.compute_dtype))
-            state.model_key = key
+            state.model_key, built = key, True
         model = state.model
         fixed["model_build_s"] = time.perf_counter() - t
         if cfg.trial.inject_fault == "nan_weights":
             _say("injecting fault nan_weights")
             model = poison_weights(model)  # a poisoned copy: the kept model stays clean
         t = time.perf_counter()
-        engine = build_engine(model, cfg, request["max_pages"], request["max_prefill_size"])
+        engine = build_engine(model, cfg, request.max_pages, request.max_prefill_size)
         fixed["engine_build_s"] = time.perf_counter() - t
         _say(f"model {fixed['model_build_s']:.2f}s, engine {fixed['engine_build_s']:.2f}s")
 
-        prompts, stop_ids = request["prompts"], request["stop_ids"]
-        with open(trial_dir / PROGRESS, "w") as progress:
+        prompts = [list(ids) for ids in request.prompts]
+        stop_ids = [list(ids) for ids in request.stop_ids]
+        with open(trial.progress, "w") as progress:
             for r in range(cfg.workload.n_rounds):
                 hook = _iteration_hook(progress, r, cfg.trial.inject_fault)
+                before = state.compiles
                 stats = run_round(engine, make_requests(cfg, prompts, r, stop_ids), on_iter=hook)
-                result["rounds"].append(asdict(stats))
-                progress.write(json.dumps({"round_done": r, "round_total_s": stats.round_total_s,
-                                           "round_total_generated": stats.round_total_generated,
-                                           "pages_in_use": stats.pages_in_use_after_decode}) + "\n")
+                stats = replace(stats, compiles=state.compiles - before)
+                rounds.append(stats)
+                progress.write(event_line(RoundEvent(r, stats.round_total_s, stats.round_total_generated,
+                                                     stats.pages_in_use_after_decode)))
                 progress.flush()
-                _say(
-                    f"round {r}: {stats.round_total_s:.3f}s, {stats.round_total_generated} tokens, "
-                    f"{len(stats.iter_s)} decode iters, pages_in_use={stats.pages_in_use_after_decode}"
-                )
+                _say(f"round {r}: {stats.round_total_s:.3f}s, {stats.round_total_generated} tokens, "
+                     f"{len(stats.iter_s)} decode iters, pages_in_use={stats.pages_in_use_after_decode}, "
+                     f"{stats.compiles} compilations")
         del engine  # its KV cache goes before the next trial's engine is built
-        result["complete"] = True
         code = 0
     except BaseException as exc:  # noqa: BLE001 - every failure is data for the parent
-        result["error"] = {
-            "type": type(exc).__name__,
-            "message": str(exc),
-            "traceback": traceback.format_exc(),
-        }
+        error = ChildError(type(exc).__name__, str(exc), traceback.format_exc())
         _say(f"error {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         traceback.print_exc(file=sys.stdout)
         code = 1
-    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     sys.stdout.flush()
-    _write_json(trial_dir / RESULT, result)
+    trial.write_result(TrialResult(
+        worker_pid=os.getpid(), worker_trial=state.trials, fixed_costs=fixed, rounds=tuple(rounds), runtime=runtime,
+        error=error, complete=error is None, peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        jax_imported=first, model_built=built))
     return code
 
 
@@ -177,7 +176,8 @@ def _join_runtime(jax) -> None:
     and count come from the step's environment). Bounded waits: a peer that never comes, or dies, ends this
     process in seconds instead of JAX's minutes."""
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU hosts; accelerators use their own
-    jax.distributed.initialize(initialization_timeout=120, heartbeat_timeout_seconds=20, shutdown_timeout_seconds=20)
+    jax.distributed.initialize(initialization_timeout=INIT_TIMEOUT_S, heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S,
+                               shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_S)
     _say(f"joined the distributed runtime: process {jax.process_index()} of {jax.process_count()}")
 
 
@@ -196,13 +196,13 @@ def serve() -> int:
     process after any failure, so a trial that raised here is the last one it runs."""
     state = _Process()
     for line in sys.stdin:
-        trial_dir = Path(line.strip())
-        _log_to(trial_dir / LOG)
-        run(trial_dir, state)
+        trial = TrialDir(Path(line.strip()))
+        _log_to(trial.log)
+        run(trial, state)
     return 0
 
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--serve"]:
         sys.exit(serve())
-    sys.exit(run(Path(sys.argv[1]), _Process()))
+    sys.exit(run(TrialDir(Path(sys.argv[1])), _Process()))

@@ -15,8 +15,8 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from m9.inputs import tokenizer
 from m9.config import M9Config, ModelConfig
+from m9.inputs import tokenizer
 
 CONFIG = "config.json"
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
@@ -201,3 +201,10 @@ def provenance(model: ModelConfig) -> dict[str, Any]:
         files["resolved.tokenizer_sha256"] = tokenizer.find(Path(model.tokenizer))
     out.update({key: file_sha(path) for key, path in files.items() if path is not None and path.is_file()})
     return out
+
+
+def max_position_embeddings(model: ModelConfig) -> Optional[int]:
+    """The checkpoint's position limit (``max_position_embeddings`` in its config.json), when it has one."""
+    if model.checkpoint is None or not Path(model.checkpoint).is_dir():
+        return None
+    return read_config(Path(model.checkpoint)).get("max_position_embeddings")

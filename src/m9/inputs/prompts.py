@@ -15,19 +15,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from m9.inputs import tokenizer
 from m9.config import M9Config, WorkloadConfig
-
-SOURCES = ("prompts", "prompt_file", "prompt_template")
-"""The text sources of ``WorkloadConfig``; none set means synthetic token prompts."""
+from m9.inputs import tokenizer
 
 
 @dataclass(frozen=True)
 class PromptSet:
     """The prompts of one round and the stop sequences, as token ids."""
 
-    source: str
-    """``synthetic`` or the workload key the texts came from."""
     token_ids: tuple[tuple[int, ...], ...]
     stop_ids: tuple[tuple[int, ...], ...] = ()
 
@@ -35,12 +30,6 @@ class PromptSet:
     def lengths(self) -> tuple[int, ...]:
         """Tokens per prompt, in order."""
         return tuple(len(ids) for ids in self.token_ids)
-
-
-def source(w: WorkloadConfig) -> str:
-    """Where a workload's prompts come from: ``synthetic`` or the one text key set."""
-    given = [k for k in SOURCES if getattr(w, k) is not None]
-    return given[0] if given else "synthetic"
 
 
 @functools.lru_cache(maxsize=8)
@@ -75,7 +64,7 @@ def _parse_lines(path: str, lines: list[str]) -> tuple[str, ...]:
 
 def texts(w: WorkloadConfig, num_prompts: int) -> list[str]:
     """The round's prompt texts (a text source must be set). Raises ValueError naming the key."""
-    src = source(w)
+    src = w.prompt_source
     if src == "prompts":
         given = list(w.prompts or [])
         if not given:
@@ -122,7 +111,7 @@ def _stop_ids(cfg: M9Config) -> tuple[tuple[int, ...], ...]:
             raise ValueError(f"workload.stop_tokens: {t} is not a token id of the model "
                              f"(0 <= id < model.vocab_size={cfg.model.vocab_size})")
         if e.max_stop_tokens < 1:
-            raise ValueError(f"workload.stop_tokens: the engine has no stop buffer (engine.max_stop_tokens=0)")
+            raise ValueError("workload.stop_tokens: the engine has no stop buffer (engine.max_stop_tokens=0)")
         stops.append((t,))
     if len(stops) > e.max_stop_seqs:
         raise ValueError(f"workload.stop_sequences + workload.stop_tokens: {len(stops)} stop sequences > "
@@ -143,10 +132,12 @@ def _key(cfg: M9Config, num_prompts: int) -> str:
                        tok, _version(tok_file), _version(prompt_file), num_prompts], sort_keys=True, default=str)
 
 
-def build(cfg: M9Config, num_prompts: int) -> PromptSet:
-    """The point's prompts (``num_prompts`` of them) and stop sequences as token ids. Raises ValueError with one
-    line naming the key when the workload cannot be built (no tokenizer for text, an unreadable file, a stop
-    sequence beyond the engine's stop buffers)."""
+def build(cfg: M9Config) -> PromptSet:
+    """The point's prompts (``imputed_num_prompts`` of them) and stop sequences as token ids. Raises ValueError with
+    one line naming the key when the workload cannot be built (no tokenizer for text, an unreadable file, a stop
+    sequence beyond the engine's stop buffers). Call it only for a point whose sizes are sound
+    (``plan.early_refusals``): it builds every prompt."""
+    num_prompts = cfg.imputed_num_prompts
     key = _key(cfg, num_prompts)
     if key not in _BUILT:
         if len(_BUILT) > 64:
@@ -160,39 +151,30 @@ _BUILT: dict[str, PromptSet] = {}
 
 def _build(cfg: M9Config, num_prompts: int) -> PromptSet:
     w, tok_folder = cfg.workload, cfg.model.tokenizer
-    src = source(w)
-    given = [k for k in SOURCES if getattr(w, k) is not None]
-    if len(given) > 1:
-        raise ValueError(f"workload.{given[1]}: set one prompt source (workload.{given[0]} is set too)")
-    needs_tokenizer = [f"workload.{k}" for k in given] + (["workload.stop_sequences"] if w.stop_sequences else [])
+    src = w.prompt_source
+    needs_tokenizer = ([] if src == "synthetic" else [f"workload.{src}"]) + (
+        ["workload.stop_sequences"] if w.stop_sequences else [])
     if needs_tokenizer and tok_folder is None:
         raise ValueError(f"{needs_tokenizer[0]}: text needs a tokenizer (model.tokenizer=DIR, or a model.checkpoint "
                          "folder that holds one)")
     stops = _stop_ids(cfg)
     if src == "synthetic":
-        return PromptSet(src, _synthetic(cfg, num_prompts), stops)
+        return PromptSet(_synthetic(cfg, num_prompts), stops)
     tok = tokenizer.load(tok_folder)
     encoded = tok.encode_batch(texts(w, num_prompts), add_special_tokens=w.add_special_tokens)
     ids = tuple(tuple(e.ids) for e in encoded)
     for i, row in enumerate(ids):
         if not row:
             raise ValueError(f"workload.{src}: prompt {i} tokenizes to no tokens")
-    return PromptSet(src, ids, stops)
+    return PromptSet(ids, stops)
 
 
-def digest(cfg: M9Config) -> str:
-    """A hash of the point's prompt and stop token ids ("" when they cannot be built): what a point key needs so
-    that a prompt file or tokenizer edited in place is a new measurement."""
-    try:
-        built = build(cfg, cfg.imputed_num_prompts)
-    except ValueError:
+def digest(w: WorkloadConfig) -> str:
+    """A hash of the prompt file's contents ("" without one): what a point key needs beside the config, so that a
+    prompt file edited in place is a new measurement (the tokenizer's own hash is in the model's provenance)."""
+    if not w.prompt_file:
         return ""
-    return hashlib.sha256(json.dumps([built.token_ids, built.stop_ids]).encode()).hexdigest()[:16]
-
-
-def describe(lengths: tuple[int, ...]) -> str:
-    """``16`` when every prompt has that length, else ``9-14``."""
-    if not lengths:
-        return "-"
-    low, high = min(lengths), max(lengths)
-    return str(low) if low == high else f"{low}-{high}"
+    path = Path(w.prompt_file).expanduser()
+    if not path.is_file():
+        return ""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

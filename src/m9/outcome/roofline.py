@@ -21,7 +21,8 @@ import time
 from typing import Optional
 
 from m9.config import M9Config
-from m9.plan import Plan, kv_bytes_per_token, matmul_params, step_weight_bytes
+from m9.plan import Plan
+from m9.sizes import kv_bytes_per_token, matmul_params, step_weight_bytes
 
 
 def metrics(cfg: M9Config, plan: Plan, seq_lens: tuple[int, ...], decode_s: float,
@@ -33,8 +34,7 @@ def metrics(cfg: M9Config, plan: Plan, seq_lens: tuple[int, ...], decode_s: floa
     tokens = sum(d for _, d in decoded)
     if not tokens or decode_s <= 0:
         return {}
-    width = min(plan.max_tokens_per_round, cfg.engine.max_seqs)
-    steps = max(max(d for _, d in decoded), -(-tokens // width))
+    steps = max(max(d for _, d in decoded), -(-tokens // cfg.decode_width))
     # a token decoded at position p + k attends to the p + k tokens before it
     context = sum(d * p + d * (d + 1) // 2 for p, d in decoded)
     m = cfg.model

@@ -1,51 +1,8 @@
-"""What one ``generate`` round measured, and the trial-level metrics derived from the rounds.
-
-Plain Python shared by the engine child (which fills ``RoundStats``) and the parent (which reads them back from
-JSON), so neither side needs the other's imports.
-"""
+"""The trial-level metrics of a trial's rounds (``RoundStats``, filled by the engine child), in the log's names."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class RoundStats:
-    """Measurements of one ``generate`` call (times in seconds, sizes in pages/tokens)."""
-
-    round_total_s: float
-    """Wall time of the call: reset + prefill + decode + output assembly."""
-    prefill_s: float
-    """From the call to the first decode iteration (includes prefill compilation in round 0)."""
-    iter_s: tuple[float, ...]
-    """Wall time of each outer decode iteration, in order."""
-    seq_lens: tuple[int, ...]
-    """Generated tokens per sequence, as returned (an unserved prompt shows as 0)."""
-    pages_in_use_after_prefill: int
-    """Pages with a nonzero reference count when decode starts."""
-    pages_in_use_after_decode: int
-    """Pages with a nonzero reference count when the call returns."""
-    max_pages: int
-    """Pages in the cache."""
-    nonfinite_logprobs: int
-    """Sampled tokens whose logprob was NaN or infinite (non-finite logits)."""
-    tokens_digest: str = ""
-    """A hash of every generated token, in order: two trials decoded the same tokens exactly when it matches."""
-
-    @property
-    def round_total_generated(self) -> int:
-        """Tokens generated in the round, prefill's first token included."""
-        return sum(self.seq_lens)
-
-    @property
-    def decode_generated(self) -> int:
-        """Tokens produced by decode iterations (one per served sequence came from prefill)."""
-        return self.round_total_generated - sum(1 for n in self.seq_lens if n > 0)
-
-    @property
-    def decode_s(self) -> float:
-        """Wall time of the decode iterations."""
-        return sum(self.iter_s)
+from m9.run.protocol import RoundStats
 
 
 def percentile(values: list[float] | tuple[float, ...], q: float) -> float:
@@ -88,6 +45,8 @@ def trial_metrics(rounds: list[RoundStats], max_new_tokens: int) -> dict[str, fl
         "empty_seqs": sum(1 for n in last.seq_lens if n == 0),
         "nonfinite_logprobs": sum(r.nonfinite_logprobs for r in rounds),
         "n_rounds_done": len(rounds),
+        "compiles": sum(r.compiles for r in rounds),
+        "round_compiles": last.compiles,  # 0: the headline round ran compiled code only
     }
     return metrics
 

@@ -1,4 +1,4 @@
-"""The canonical record of a point: a ``PointRecord``, kept as ``outcome.json`` in the point's output directory.
+"""The canonical record of a point: a ``PointRecord``, kept as ``outcome.json`` in the point's directory.
 
 It is written before anything is sent to the tracking store, so a sweep's matrix and report can always be rebuilt
 from its directory: with tracking off, on a remote launcher's shared filesystem, or when the store was down.
@@ -10,20 +10,33 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
+import typing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from m9.config import SECTIONS, M9Config, flatten
 from m9.inputs import checkpoint
-from m9.config import M9Config, flatten
-from m9.outcome.outcome import Outcome, Status
-from m9.plan import Plan
+from m9.outcome.outcome import Outcome
+from m9.outcome.status import Status
+from m9.plan import Plan, describe
 from m9.record.provenance import JobInfo
 from m9.record.redact import redact
+from m9.run.files import PointDir, write_json
 
-ENTRY = "outcome.json"
 SWEEP = "m9_sweep.json"
+
+
+def _text_params() -> frozenset[str]:
+    """The params whose values are text (the schema's ``str`` fields and what ``point_params`` resolves as text): a
+    store that keeps every param as text gives the others back by parsing them."""
+    keys = {f"{name}.{key}" for name, section in SECTIONS.items()
+            for key, hint in typing.get_type_hints(section).items() if hint in (str, Optional[str])}
+    return frozenset(keys | {"resolved.prompt_source", "resolved.prompt_tokens", "resolved.weights",
+                             "resolved.checkpoint_config_sha256", "resolved.tokenizer_sha256"})
+
+
+TEXT_PARAMS = _text_params()
 
 
 @dataclass(frozen=True)
@@ -37,10 +50,6 @@ class PointRecord:
     output_dir: str
     point_key: str
     """Hash of what was measured (see ``provenance.point_key``): equal keys are the same measurement."""
-    max_seqs: Optional[int]
-    max_pages: Optional[int]
-    """Pages the engine got (``resolved.max_pages``)."""
-    prompts: Optional[int]
     outcome: Outcome
     params: Mapping[str, Any]
     """The flattened config and what the plan resolved (``resolved.*``), as recorded in MLflow."""
@@ -58,55 +67,64 @@ class PointRecord:
     def metrics(self) -> Mapping[str, float]:
         return self.outcome.metrics
 
+    @property
+    def max_seqs(self) -> Optional[int]:
+        return self.params.get("engine.max_seqs")
+
+    @property
+    def max_pages(self) -> Optional[int]:
+        """Pages the engine got (``resolved.max_pages``)."""
+        return self.params.get("resolved.max_pages")
+
+    @property
+    def prompts(self) -> Optional[int]:
+        return self.params.get("resolved.num_prompts")
+
     def replace(self, **changes: Any) -> "PointRecord":
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for ``outcome.json``."""
-        return {**asdict(self), "params": dict(self.params)}
+        return {**asdict(self), "outcome": self.outcome.to_json(), "params": dict(self.params)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "PointRecord":
         """Inverse of ``to_json``."""
         known = {f: data[f] for f in cls.__dataclass_fields__ if f in data}
-        return cls(**{**known, "overrides": tuple(known["overrides"]), "outcome": Outcome.from_dict(known["outcome"])})
+        return cls(**{**known, "overrides": tuple(known["overrides"]), "outcome": Outcome.from_json(known["outcome"])})
 
 
-def make_record(job: JobInfo, cfg: M9Config, plan: Plan, outcome: Outcome) -> PointRecord:
+def make_record(job: JobInfo, params: Mapping[str, Any], outcome: Outcome) -> PointRecord:
     """The record of one point, before it is tracked."""
-    return PointRecord(
-        sweep_id=job.sweep_id,
-        job_num=job.job_num,
-        overrides=tuple(redact(o) for o in job.overrides),
-        output_dir=str(job.output_dir),
-        point_key=job.point_key,
-        max_seqs=cfg.engine.max_seqs,
-        max_pages=plan.max_pages,
-        prompts=plan.num_prompts,
-        outcome=outcome,
-        params=point_params(cfg, plan),
-    )
+    return PointRecord(sweep_id=job.sweep_id, job_num=job.job_num, overrides=tuple(redact(o) for o in job.overrides),
+                       output_dir=str(job.output_dir), point_key=job.point_key, outcome=outcome,
+                       params={k: redact(v) if isinstance(v, str) else v for k, v in params.items()})
 
 
 def point_params(cfg: M9Config, plan: Plan) -> dict[str, Any]:
-    """A point's params as recorded: the flattened config and what the plan resolved (``resolved.*``)."""
-    params = {**flatten(cfg), **plan.resolved_params(), **checkpoint.provenance(cfg.model)}
+    """A point's params as recorded: the flattened config, what the plan resolved for what was left unset
+    (``resolved.*``), and where its weights and tokenizer came from."""
+    resolved = {
+        "resolved.num_prompts": cfg.imputed_num_prompts,
+        "resolved.num_seqs": cfg.num_seqs,
+        "resolved.max_pages": plan.max_pages,
+        "resolved.max_pages_auto": cfg.engine.max_pages is None,
+        "resolved.max_tokens_per_round": cfg.imputed_max_tokens_per_round,
+        "resolved.max_prefill_size": plan.max_prefill_size,
+        "resolved.max_prefill_size_auto": cfg.engine.max_prefill_size is None,
+        "resolved.max_seqs_in_prefill": cfg.engine.imputed_max_seqs_in_prefill,
+        "resolved.prompt_source": cfg.workload.prompt_source,
+        "resolved.prompt_tokens": describe(plan.prompt_lens),
+        "resolved.prompt_tokens_total": sum(plan.prompt_lens),
+    }
+    params = {**flatten(cfg), **resolved, **checkpoint.provenance(cfg.model)}
     return {k: redact(v) if isinstance(v, str) else v for k, v in params.items()}
-
-
-def write_json(path: Path, data: dict[str, Any]) -> Path:
-    """Write JSON atomically (a reader never sees half a file); returns the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(tmp, path)
-    return path
 
 
 def write_record(record: PointRecord) -> Path:
     """Write (or rewrite, once the run id is known) a point's record in its output directory."""
-    return write_json(Path(record.output_dir) / ENTRY, record.to_json())
+    return write_json(PointDir(Path(record.output_dir)).entry, record.to_json())
 
 
 def read_record(path: Path) -> PointRecord:
@@ -116,7 +134,8 @@ def read_record(path: Path) -> PointRecord:
 
 def read_sweep(sweep_dir: Path) -> list[PointRecord]:
     """Every point record under a sweep directory, in job order."""
-    return sorted((read_record(p) for p in sweep_dir.glob(f"*/{ENTRY}")), key=lambda r: r.job_num)
+    entries = (PointDir(p).entry for p in sweep_dir.iterdir() if p.is_dir()) if sweep_dir.is_dir() else ()
+    return sorted((read_record(p) for p in entries if p.exists()), key=lambda r: r.job_num)
 
 
 def write_sweep_meta(sweep_dir: Path, meta: dict[str, Any]) -> Path:

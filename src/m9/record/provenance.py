@@ -8,15 +8,19 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional
 
+from m9.record.redact import redact
+from m9.run.files import PointDir, write_json
+
 
 @dataclass(frozen=True)
 class JobInfo:
-    """A point's identity within its sweep (taken from Hydra once, at the entry point)."""
+    """A point's identity within its sweep: made once, by the sweep that launches the point (and written into the
+    point's directory for the job to read), or by the entry point for a single run."""
 
     sweep_id: str
     """Name of the sweep (or single run) directory."""
@@ -30,6 +34,8 @@ class JobInfo:
     """The sweep's tracking run, when the point belongs to a tracked sweep."""
     point_key: str = ""
     """What the point measures, hashed (see :func:`point_key`): how a resumed sweep finds it again."""
+    shared: tuple[str, ...] = ()
+    """Overrides every point of its sweep shares: said once for the sweep, left out of the point's label."""
     rank: int = 0
     """This process's rank when the point runs as several processes (``m9.multihost``); only rank 0 records."""
     processes: int = 1
@@ -44,6 +50,31 @@ class JobInfo:
     def run_name(self) -> str:
         """A readable run name: the overrides, or ``default``."""
         return self.override_string or "default"
+
+    @property
+    def label(self) -> str:
+        """What sets the point apart in its sweep, for the lines a person reads: its overrides less the shared."""
+        return redact(" ".join(o for o in self.overrides if o not in self.shared) or "default")
+
+    @property
+    def point_dir(self) -> PointDir:
+        return PointDir(self.output_dir)
+
+    def write(self) -> None:
+        """Leave the identity in the point's directory, for the job that runs it (``read``)."""
+        data = {**asdict(self), "output_dir": str(self.output_dir)}
+        for runtime_only in ("rank", "processes"):
+            del data[runtime_only]
+        write_json(self.point_dir.job, data)
+
+    @classmethod
+    def read(cls, point: PointDir) -> Optional["JobInfo"]:
+        """The identity a sweep left in ``point`` (None: not launched by m9's sweepers)."""
+        if not point.job.exists():
+            return None
+        data = json.loads(point.job.read_text())
+        return cls(**{**data, "overrides": tuple(data["overrides"]), "shared": tuple(data["shared"]),
+                      "output_dir": Path(data["output_dir"])})
 
 
 @functools.cache
@@ -111,13 +142,12 @@ _NOT_MEASURED = {"tracking": None, "trial": {"plan_only", "worker"}}
 
 def measured(cfg) -> dict[str, Any]:
     """What a point key hashes of a point: its resolved config, and the contents behind its file paths (the
-    checkpoint's config, the tokenizer, the prompt and stop token ids), so a file edited in place is a new
-    measurement and not a resumed one."""
-    from m9.inputs import checkpoint
-    from m9.inputs import prompts
+    checkpoint's config, the tokenizer, the prompt file), so a file edited in place is a new measurement and not a
+    resumed one."""
     from m9.config import to_dict
+    from m9.inputs import checkpoint, prompts
 
-    return {**to_dict(cfg), "inputs": {**checkpoint.provenance(cfg.model), "prompts": prompts.digest(cfg)}}
+    return {**to_dict(cfg), "inputs": {**checkpoint.provenance(cfg.model), "prompts": prompts.digest(cfg.workload)}}
 
 
 def point_key(config: dict[str, Any], device: str, attempt: int = 0) -> str:

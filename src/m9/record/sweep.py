@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from m9.record import tracking
 from m9.config import TrackingConfig
-from m9.record.journal import PointRecord, read_sweep, read_sweep_meta, write_json, write_sweep_meta
+from m9.record import tracking
+from m9.record.journal import read_sweep_meta, write_sweep_meta
 from m9.record.provenance import process_identity
+from m9.run.files import write_json
 
 
 class SweepRecord:
@@ -40,30 +41,20 @@ class SweepRecord:
         """The sweep's MLflow run, when tracked."""
         return self.meta["parent_run_id"]
 
-    def close(self, status: str, extra: Optional[dict[str, Any]] = None) -> tuple[list[PointRecord], dict[str, Any]]:
-        """Close the sweep (``FINISHED``, ``FAILED`` or ``KILLED``): summary and report on the parent run; ``extra``
-        (a search's result) is added to the record and overrides the summary's keys. Returns the sweep's entries
-        and summary. The parent run is terminated even when the report or the summary fails."""
-        entries = read_sweep(self.sweep_dir)
-        self.meta.update({"status": status, "ended_at": time.time(), **({"search": extra} if extra else {})})
-        files: list[Path] = []
-        summary: dict[str, Any] = {}
+    def close(self, status: str, summary: dict[str, Any], files: list[Path], answer: Any = None) -> None:
+        """Close the sweep (``FINISHED``, ``FAILED`` or ``KILLED``) with its summary and report files; a search's
+        ``answer`` is kept in ``m9_sweep.json`` and ``search.json``. The parent run is terminated even when writing
+        the sweep's own files fails."""
+        self.meta.update({"status": status, "ended_at": time.time(),
+                          **({"search": answer.to_json()} if answer is not None else {})})
         try:
             write_sweep_meta(self.sweep_dir, self.meta)
-            if entries:
-                from m9.report import command as report  # plots pull in matplotlib: only when there is something to plot
-
-                sweep = report.Sweep(self.sweep_dir.name, entries, self.meta["command"], self.parent_run_id,
-                                     self.sweep_dir, self.meta)
-                summary = report.summary(sweep)
-                files = report.write(sweep, self.sweep_dir)
-            if extra:
-                files.append(write_json(self.sweep_dir / "search.json", extra))
+            if answer is not None:
+                files = [*files, write_json(self.sweep_dir / "search.json", answer.to_json())]
         finally:
             self.closed = True
             if self.parent_run_id:
                 tracking.end_sweep_run(self.tracking, self.parent_run_id, status, summary, files)
-        return entries, summary
 
 
 def _mark_killed(sweep_dir: Path) -> None:

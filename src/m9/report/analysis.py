@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any, Optional
 
+from m9.outcome.boundary import Boundary
+from m9.outcome.status import Status
 from m9.record.journal import PointRecord
-from m9.outcome.outcome import Status
 
 # When several numeric knobs vary (scaled pages vary with max_seqs), the first of these that varies is "the" knob.
 KNOB_PRIORITY = (
@@ -50,55 +50,6 @@ def knob_value(entry: PointRecord, knob: Optional[str]) -> Any:
     return entry.params.get(knob) if knob else None
 
 
-@dataclass(frozen=True)
-class Boundary:
-    """Where the sweep stops working along its knob."""
-
-    knob: Optional[str]
-    values: tuple[Any, ...]
-    """Distinct knob values, ascending."""
-    ceiling: Any
-    """Largest value such that every point at it and below passed (None: the first value already fails)."""
-    first_failure: Any
-    """Smallest value with a runtime failure."""
-    first_rejection: Any
-    """Smallest value the planner rejected (the fast-reject boundary)."""
-    failure_kinds: dict[str, int]
-    """Count of failing points per failure kind."""
-    failure_signature: str
-    """The most common failure signature."""
-    rejection_reason: str
-    """The reason given at the first rejection."""
-    passes_above_failure: tuple[Any, ...]
-    """Values that pass above the first non-passing value (a non-monotonic boundary)."""
-    plan_only: bool = False
-    """True for a plan-only sweep: "pass" then means accepted by the planner."""
-
-    def statement(self) -> str:
-        """The log's kind of boundary sentence."""
-        k = self.knob or "point"
-        parts = []
-        if not self.values:
-            return "no point ran or was rejected"
-        if self.first_failure is None and self.first_rejection is None:
-            verb = "are accepted by the planner" if self.plan_only else "pass"
-            return f"all points {verb} ({k} {self.values[0]}..{self.values[-1]}); no boundary in this range"
-        if self.ceiling is None:
-            parts.append(f"no stable point: {k}={self.values[0]} already fails")
-        elif self.plan_only:
-            parts.append(f"the planner accepts through {k}={self.ceiling} (plan only: nothing ran)")
-        else:
-            parts.append(f"stable through {k}={self.ceiling}")
-        if self.first_failure is not None:
-            kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.failure_kinds.items()))
-            parts.append(f"{k}={self.first_failure}+ fails at runtime ({kinds}; signature: {self.failure_signature})")
-        if self.first_rejection is not None:
-            parts.append(f"{k}={self.first_rejection} is rejected by the planner ({self.rejection_reason})")
-        if self.passes_above_failure:
-            parts.append(f"note: {k}={', '.join(map(str, self.passes_above_failure))} pass above the first failure")
-        return "; ".join(parts)
-
-
 def _value_status(points: list[PointRecord]) -> Status:
     statuses = {p.status for p in points}
     return Status.FAIL if Status.FAIL in statuses else Status.REJECTED if Status.REJECTED in statuses else Status.PASS
@@ -132,15 +83,16 @@ def boundary(entries: list[PointRecord], knob: Optional[str]) -> Boundary:
     signatures = Counter(e.outcome.signature for e in fails)
     return Boundary(
         knob=knob,
-        values=values,
+        low=values[0] if values else None,
+        high=values[-1] if values else None,
         ceiling=ceiling,
         first_failure=next((v for v in values if status[v] == Status.FAIL), None),
-        first_rejection=rejections[0] if rejections else None,
-        failure_kinds=dict(Counter(e.outcome.failure_kind for e in fails)),
+        failure_kinds=dict(Counter(str(e.outcome.failure_kind) for e in fails)),
         failure_signature=signatures.most_common(1)[0][0] if signatures else "",
+        first_rejection=rejections[0] if rejections else None,
         rejection_reason=reason,
-        passes_above_failure=tuple(v for v in values if first_broken is not None and v > first_broken
-                                   and status[v] == Status.PASS),
+        non_monotone=tuple(v for v in values if first_broken is not None and v > first_broken
+                           and status[v] == Status.PASS),
         plan_only=plan_only,
     )
 
@@ -189,9 +141,8 @@ def prediction_rows(entries: list[PointRecord]) -> list[dict[str, Any]]:
 
 
 def summary(entries: list[PointRecord]) -> dict[str, Any]:
-    """The sweep's headline facts, as recorded on its parent run."""
-    knob = swept_knob(entries)
-    b = boundary(entries, knob)
+    """The sweep's counts and best point, as recorded on its parent run (its boundary comes from ``boundary`` or,
+    for a search, from the search's own answer)."""
     best = best_point(entries)
     counts = Counter(e.status for e in entries)
     out: dict[str, Any] = {
@@ -199,13 +150,7 @@ def summary(entries: list[PointRecord]) -> dict[str, Any]:
         "n_pass": counts.get(Status.PASS, 0),
         "n_fail": counts.get(Status.FAIL, 0),
         "n_rejected": counts.get(Status.REJECTED, 0),
-        "swept_knob": knob,
-        "boundary": b.statement(),
-        "first_failure": f"{knob}={b.first_failure}" if b.first_failure is not None and knob else None,
-        "first_rejection": f"{knob}={b.first_rejection}" if b.first_rejection is not None and knob else None,
     }
-    if b.ceiling is not None and knob:
-        out["ceiling"] = b.ceiling
     if best is not None:
         out["best_point"] = f"job {best.job_num}: {' '.join(best.overrides) or 'default'}"
         out["best_round_avg_tok_s"] = best.metrics["round_avg_tok_s"]

@@ -12,18 +12,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from m9.report import analysis
-from m9.report import matrix
-from m9.report import plots
-from m9.record import tracking
 from m9.config import TrackingConfig
-from m9.record.journal import PointRecord, read_sweep, read_sweep_meta
-from m9.outcome.outcome import Status
 from m9.outcome.sla import parse_sla
+from m9.outcome.status import Status
+from m9.record import tracking
+from m9.record.journal import PointRecord, read_sweep, read_sweep_meta
+from m9.report import analysis, matrix, plots
+from m9.sweep.answer import SearchAnswer
 
 SWEEPS_DIR = Path("outputs") / "sweeps"
 
@@ -37,7 +36,8 @@ class Sweep:
     command: str = ""
     parent_run_id: Optional[str] = None
     out_dir: Optional[Path] = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    answer: Optional[SearchAnswer] = None
+    """A boundary search's own answer, when the sweep was one."""
 
 
 def _store_exists(cfg: TrackingConfig) -> bool:
@@ -57,7 +57,7 @@ def load(ref: Optional[str], cfg: TrackingConfig, sweeps_dir: Path = SWEEPS_DIR)
             if tags.get("output_dir") and out.is_dir():  # the journal is the canonical record, store or not
                 return dataclasses.replace(_from_dir(out), parent_run_id=parent["run_id"])
             return Sweep(tags.get("sweep_id", parent["run_id"]), tracking.load_points(cfg, parent),
-                         tags.get("command", ""), parent["run_id"], None, tags)
+                         tags.get("command", ""), parent["run_id"], None)
     candidates = sorted(p for p in sweeps_dir.glob("*") if p.is_dir()) if sweeps_dir.is_dir() else []
     if ref:
         candidates = [p for p in candidates if p.name == ref]
@@ -69,7 +69,8 @@ def load(ref: Optional[str], cfg: TrackingConfig, sweeps_dir: Path = SWEEPS_DIR)
 
 def _from_dir(path: Path) -> Sweep:
     meta = read_sweep_meta(path) or {}
-    return Sweep(path.name, read_sweep(path), meta.get("command", ""), meta.get("parent_run_id"), path, meta)
+    answer = SearchAnswer.from_json(meta["search"]) if meta.get("search") else None
+    return Sweep(path.name, read_sweep(path), meta.get("command", ""), meta.get("parent_run_id"), path, answer)
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -78,16 +79,19 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def summary(sweep: Sweep) -> dict[str, Any]:
-    """The sweep's headline facts: what its points say along the swept knob, and, for a boundary search, the
-    search's own answer over it (confirmed, per outer-grid point)."""
-    return {**analysis.summary(sweep.entries), **sweep.meta.get("search", {}).get("summary", {})}
+    """The sweep's headline facts: its counts and best point, and its boundary: a search's own answer (confirmed,
+    per outer-grid point) for a search, else what its points say along the swept knob."""
+    if sweep.answer is not None:
+        found = sweep.answer.summary()
+    else:
+        found = analysis.boundary(sweep.entries, analysis.swept_knob(sweep.entries)).facts()
+    return {**analysis.summary(sweep.entries), **found}
 
 
 def subject(sweep: Sweep, knob: Optional[str]) -> str:
     """What the sweep was, in a few words: the report's title, whatever its directory is called."""
-    search = sweep.meta.get("search")
-    if search:
-        return f"boundary search over {search['knob']} in {search['low']}..{search['high']}"
+    if sweep.answer is not None:
+        return f"boundary search over {sweep.answer.knob} in {sweep.answer.low}..{sweep.answer.high}"
     values = sorted({analysis.knob_value(e, knob) for e in sweep.entries}) if knob else []
     if knob and values:
         shown = ", ".join(map(str, values)) if len(values) <= 6 else f"{values[0]}..{values[-1]} ({len(values)} values)"
@@ -106,19 +110,18 @@ def render(sweep: Sweep) -> str:
         lines.append(f"Command: `{sweep.command}`  ")
     if sweep.parent_run_id:
         lines.append(f"MLflow parent run: `{sweep.parent_run_id}`  ")
-    search = sweep.meta.get("search")
-    sla = parse_sla(search["sla"]) if search else ()
+    answer = sweep.answer
+    sla = parse_sla(list(answer.sla)) if answer else ()
     lines += [f"{s['n_points']} points: {s['n_pass']} pass, {s['n_fail']} fail, {s['n_rejected']} rejected; "
               f"swept knob: `{knob}`", "", "## Experiment matrix", "", matrix.render(entries, sla), ""]
-    if search:
-        lines += ["## Search", "", f"Searched `{search['knob']}` in {search['low']}..{search['high']}, planner first; "
-                  f"the ceiling and a non-deterministic first failure confirmed {search['confirm']}x"
-                  + (f"; stable means pass and {' and '.join(f'`{c}`' for c in search['sla'])}" if search["sla"]
+    if answer:
+        lines += ["## Search", "", f"Searched `{answer.knob}` in {answer.low}..{answer.high}, planner first; "
+                  f"the ceiling and a non-deterministic first failure confirmed {answer.confirm}x"
+                  + (f"; stable means pass and {' and '.join(f'`{c}`' for c in answer.sla)}" if answer.sla
                      else "") + ".", ""]
-        lines += [f"- {' '.join(r['overrides']) + ': ' if len(search['rows']) > 1 else ''}{r['statement']}"
-                  for r in search["rows"]]
-        lines += ["", matrix.search_table(search), ""]
-        if len(search["rows"]) > 1:
+        lines += [f"- {r.label + ': ' if len(answer.rows) > 1 else ''}{r.boundary.statement()}" for r in answer.rows]
+        lines += ["", matrix.search_table(answer), ""]
+        if len(answer.rows) > 1:
             lines += ["![frontier](frontier.png)", ""]
     lines += ["## Boundary", "", f"- {s['boundary']}"]
     if s.get("best_point"):
@@ -168,9 +171,8 @@ def write(sweep: Sweep, out_dir: Path) -> list[Path]:
     tfr = plots.throughput_frontier(sweep.entries, knob, out_dir / "throughput_frontier.png",
                                     f"Throughput frontier: {about}")
     files = [thr, pgs, tfr]
-    search = sweep.meta.get("search")
-    if search and len(search["rows"]) > 1:
-        files.append(plots.frontier(search, out_dir / "frontier.png", f"Ceiling per search: {about}"))
+    if sweep.answer is not None and len(sweep.answer.rows) > 1:
+        files.append(plots.frontier(sweep.answer, out_dir / "frontier.png", f"Ceiling per search: {about}"))
     md = out_dir / "report.md"
     md.write_text(render(sweep))
     return [md, *files]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from m9.record.journal import PointRecord
-from m9.outcome.outcome import Outcome, Status
+from m9.outcome.outcome import Outcome
 from m9.outcome.sla import Condition, misses
+from m9.outcome.status import Status
+from m9.record.journal import PointRecord
+from m9.sweep.answer import SearchAnswer
 
 COLUMNS = ("ID", "overrides", "max_seqs", "max_pages", "prompts", "prompt_tokens", "status", "round_total_s",
            "round_avg_tok_s", "notes")
@@ -92,18 +94,21 @@ def render(entries: list[PointRecord], sla: tuple[Condition, ...] = ()) -> str:
     return "\n".join(lines)
 
 
-def search_table(search: dict[str, Any]) -> str:
-    """A boundary search's answer, one row per search (several rows: the frontier along the outer grid)."""
-    knob = search["knob"]
-    lines = [f"| searched | {knob} ceiling | first failure | kind | signature | trials | planner probes "
+def search_table(answer: SearchAnswer) -> str:
+    """A boundary search's answer, one row per search (several rows: the frontier along the outer grid): the
+    ceiling, the first value that was not stable and why (a failure kind, ``sla``, or ``rejected`` by the planner)."""
+    lines = [f"| searched | {answer.knob} ceiling | first not stable | why | signature | trials | planner probes "
              "(rejected for free) | notes |", "|---|---:|---:|---|---|---:|---:|---|"]
-    for r in search["rows"]:
-        notes = [f"non-monotone: passed at {', '.join(map(str, r['non_monotone']))}"] if r["non_monotone"] else []
-        notes += [f"flaky: {', '.join(map(str, r['flaky']))}"] if r["flaky"] else []
-        notes += ["trial budget exhausted"] if r["exhausted"] else []
-        cells = ["`" + (" ".join(r["overrides"]) or "default") + "`", _or_dash(r["ceiling"]),
-                 _or_dash(r["first_failure"]), r["failure_kind"] or "-", r["failure_signature"] or "-",
-                 str(r["trials"]), f"{r['planner_probes']} ({r['rejected_free']})", "; ".join(notes)]
+    for r in answer.rows:
+        b = r.boundary
+        notes = [f"non-monotone: passed at {', '.join(map(str, b.non_monotone))}"] if b.non_monotone else []
+        notes += [f"flaky: {', '.join(map(str, b.flaky))}"] if b.flaky else []
+        notes += ["trial budget exhausted"] if b.exhausted else []
+        failed = b.first_failure is not None
+        cells = [f"`{r.label}`", _or_dash(b.ceiling), _or_dash(b.first_failure if failed else b.first_rejection),
+                 "/".join(sorted(b.failure_kinds)) if failed else str(Status.REJECTED) if b.first_rejection is not None else "-",
+                 (b.failure_signature if failed else b.rejection_reason) or "-", str(r.trials),
+                 f"{r.planner_probes} ({r.rejected_free})", "; ".join(notes)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 

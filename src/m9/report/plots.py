@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from m9.report.analysis import knob_value
+from m9.outcome.status import Status
 from m9.record.journal import PointRecord
-from m9.outcome.outcome import Status
+from m9.report.analysis import knob_value
+from m9.sweep.answer import SearchAnswer
 
 _STYLE = {
     Status.PASS: dict(marker="o", color="tab:green", label="pass"),
@@ -119,12 +120,11 @@ def compare(sweeps: list[tuple[str, list[PointRecord]]], knob: Optional[str], pa
     return _finish(plt, fig, ax, knob or "point (job number)", "throughput (tokens/s)", "Sweep comparison", path)
 
 
-def frontier(search: dict[str, Any], path: Path, title: str) -> Path:
+def frontier(answer: SearchAnswer, path: Path, title: str) -> Path:
     """The searched knob's ceiling and first failure for each point of the outer grid (a 2-D boundary)."""
     plt = _pyplot()
-    rows = search["rows"]
-    labels = [" ".join(r["overrides"]) or "default" for r in rows]
-    settings = [dict(o.split("=", 1) for o in r["overrides"] if "=" in o) for r in rows]
+    rows = answer.rows
+    settings = [dict(o.split("=", 1) for o in r.overrides if "=" in o) for r in rows]
     varying = [k for k in settings[0] if len({s.get(k) for s in settings}) > 1]
     try:
         xs = [float(s[varying[0]]) for s in settings] if len(varying) == 1 else None
@@ -133,20 +133,22 @@ def frontier(search: dict[str, Any], path: Path, title: str) -> Path:
     xlabel = varying[0] if xs is not None else "outer grid point"
     xs = xs if xs is not None else list(range(len(rows)))
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    ok = [(x, r["ceiling"]) for x, r in zip(xs, rows) if r["ceiling"] is not None]
+    ok = [(x, r.boundary.ceiling) for x, r in zip(xs, rows) if r.boundary.ceiling is not None]
     if ok:
-        ax.plot([x for x, _ in ok], [y for _, y in ok], "-o", color="tab:green", label=f"ceiling (stable {search['knob']})")
-    bad = [(x, r["first_failure"], r["failure_kind"]) for x, r in zip(xs, rows) if r["first_failure"] is not None]
+        ax.plot([x for x, _ in ok], [y for _, y in ok], "-o", color="tab:green", label=f"ceiling (stable {answer.knob})")
+    bad = [(x, r.boundary.first_failure, "/".join(sorted(r.boundary.failure_kinds))) if r.boundary.first_failure
+           is not None else (x, r.boundary.first_rejection, str(Status.REJECTED)) for x, r in zip(xs, rows)]
+    bad = [b for b in bad if b[1] is not None]
     if bad:
         ax.scatter([x for x, _, _ in bad], [y for _, y, _ in bad], marker="x", color="tab:red", s=60, zorder=4,
-                   label="first failure")
+                   label="first failure or rejection")
         for x, y, kind in bad:
             ax.annotate(f"{y}: {kind}", (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8,
                         color="tab:red")
     if xlabel == "outer grid point":
-        ax.set_xticks(xs, labels, rotation=20, ha="right", fontsize=7)
+        ax.set_xticks(xs, [r.label for r in rows], rotation=20, ha="right", fontsize=7)
     ax.margins(x=0.1, y=0.15)  # room for the failure labels
-    return _finish(plt, fig, ax, xlabel, search["knob"], title, path)
+    return _finish(plt, fig, ax, xlabel, answer.knob, title, path)
 
 
 def throughput_frontier(entries: list[PointRecord], knob: Optional[str], path: Path, title: str) -> Path:

@@ -17,12 +17,11 @@ import dataclasses
 import json
 import os
 import time
-from dataclasses import asdict
-from pathlib import Path
 
-from m9.outcome.outcome import FAIL, PASS, Outcome
+from m9.outcome.outcome import Outcome
+from m9.outcome.status import FailureKind, Status
+from m9.run.files import PointDir, write_json
 
-OUTCOME = "rank_outcome.json"
 _POLL_S = 0.5
 
 
@@ -35,28 +34,20 @@ def processes() -> tuple[int, int]:
     return int(os.environ.get("SLURM_PROCID", 0)), count
 
 
-def rank_dir(out: Path, rank: int) -> Path:
-    """Where process ``rank`` runs its trial: the point's directory for process 0, ``rank_k/`` for the others."""
-    return out if rank == 0 else out / f"rank_{rank}"
-
-
-def leave(out: Path, rank: int, outcome: Outcome) -> None:
+def leave(point: PointDir, rank: int, outcome: Outcome) -> None:
     """Process ``rank > 0``: its outcome, for process 0 (written whole, or not at all)."""
-    path = rank_dir(out, rank) / OUTCOME
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(outcome), default=str))
-    os.replace(tmp, path)
+    write_json(point.for_rank(rank).rank_outcome, outcome.to_json())
 
 
-def gather(out: Path, count: int, wait_s: float) -> dict[int, Outcome | None]:
+def gather(point: PointDir, count: int, wait_s: float) -> dict[int, Outcome | None]:
     """Process 0: every other process's outcome, waiting at most ``wait_s`` for them (None: none came)."""
     deadline = time.monotonic() + wait_s
     found: dict[int, Outcome | None] = {}
     while True:
         for rank in range(1, count):
-            path = rank_dir(out, rank) / OUTCOME
+            path = point.for_rank(rank).rank_outcome
             if rank not in found and path.exists():
-                found[rank] = Outcome.from_dict(json.loads(path.read_text()))
+                found[rank] = Outcome.from_json(json.loads(path.read_text()))
         if len(found) == count - 1 or time.monotonic() > deadline:
             return {rank: found.get(rank) for rank in range(1, count)}
         time.sleep(_POLL_S)
@@ -69,13 +60,13 @@ def combine(own: Outcome, peers: dict[int, Outcome | None], wait_s: float) -> Ou
                                                          if p is not None]
     if all(v is not None for v in per_process) and len(per_process) == 1 + len(peers):
         metrics["all_processes_round_avg_tok_s"] = sum(per_process)  # every replica's tokens per second
-    if own.status != PASS:
+    if own.status != Status.PASS:
         return dataclasses.replace(own, metrics=metrics, signature=f"rank 0: {own.signature}")
     for rank, peer in peers.items():
         if peer is None:
-            return dataclasses.replace(own, status=FAIL, failure_kind="crash", metrics=metrics,
+            return dataclasses.replace(own, status=Status.FAIL, failure_kind=FailureKind.CRASH, metrics=metrics,
                                        signature=f"rank {rank}: no outcome within {wait_s:g}s")
-        if peer.status != PASS:
-            return dataclasses.replace(own, status=FAIL, failure_kind=peer.failure_kind, metrics=metrics,
+        if peer.status != Status.PASS:
+            return dataclasses.replace(own, status=Status.FAIL, failure_kind=peer.failure_kind, metrics=metrics,
                                        signature=f"rank {rank}: {peer.signature}")
     return dataclasses.replace(own, metrics=metrics)

@@ -12,6 +12,8 @@ import os
 import sys
 from typing import Any, Optional
 
+from m9.run.protocol import IterationEvent, ProgressEvent
+
 
 def _enabled() -> bool:
     return sys.stdout.isatty() and os.environ.get("M9_PROGRESS", "1") != "0"
@@ -27,8 +29,14 @@ class Display:
         self._progress = None
         if not self.enabled:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        from rich.progress import TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -44,14 +52,12 @@ class Display:
         if self._progress:
             self._progress.reset(self._trial, total=n_rounds, description=f"trial {label}", detail="", visible=True)
 
-    def trial(self, event: dict[str, Any]) -> None:
-        """A decode iteration started: ``{"round", "iter", "tokens", "elapsed", ...}`` from the engine child (a
-        round's end, ``{"round_done", ...}``, moves nothing here)."""
-        if self._progress and "iter" in event:
-            tok_s = event["tokens"] / event["elapsed"] if event["elapsed"] > 0 else 0.0
-            self._progress.update(self._trial, completed=event["round"],
-                                  detail=f"round {event['round'] + 1} iter {event['iter']} "
-                                         f"tokens {event['tokens']} {tok_s:,.0f} tok/s")
+    def trial(self, event: ProgressEvent) -> None:
+        """The engine child's progress: a decode iteration moves the trial line (a round's end moves nothing)."""
+        if self._progress and isinstance(event, IterationEvent):
+            self._progress.update(self._trial, completed=event.round,
+                                  detail=f"round {event.round + 1} iter {event.iter} tokens {event.tokens} "
+                                         f"{event.tok_s:,.0f} tok/s")
 
     def end_point(self, status: str) -> None:
         """A point is recorded."""
@@ -93,3 +99,13 @@ def close_display() -> None:
     if _current is not None:
         _current.close()
         _current = None
+
+
+_said: set[str] = set()
+
+
+def warn_once(text: str) -> None:
+    """``[m9] warning: text``, once per process: a sweep's points that share a warning print it once."""
+    if text not in _said:
+        _said.add(text)
+        print(f"[m9] warning: {text}", flush=True)

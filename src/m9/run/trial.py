@@ -1,87 +1,79 @@
-"""Run one planned point in an isolated child process and turn whatever happened into an Outcome.
+"""Run one planned point's trial in an isolated child process and turn whatever happened into an Outcome.
 
 The engine runs in a fresh interpreter (never a fork: JAX is not fork-safe) in its own process group, so an
-exception, a signal, the OOM killer or a hang ends the child, not the sweep. The parent never imports JAX.
+exception, a signal, the OOM killer or a hang ends the child, not the sweep. The parent never imports JAX; the two
+sides speak ``m9.run.protocol``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import subprocess
 import time
-from pathlib import Path
 from typing import Callable, Optional
 
+from m9.config import M9Config
 from m9.inputs import prompts
 from m9.outcome import roofline
-from m9.run import warm
-from m9.run.child import kill, rss_bytes, spawn
-from m9.config import M9Config, to_dict
-from m9.engine.worker import LOG, PROGRESS, REQUEST, RESULT  # the child's file protocol (stdlib-only module top)
-from m9.outcome.outcome import PASS, ChildExit, Outcome, classify
+from m9.outcome.classify import classify
+from m9.outcome.outcome import Outcome
+from m9.outcome.status import Status
 from m9.plan import Plan
+from m9.run import warm
+from m9.run.child import ChildExit, fault_gate, kill, rss_bytes, spawn
+from m9.run.files import TrialDir
+from m9.run.protocol import ProgressEvent, TrialRequest, read_event
 
-LOG_NAME = LOG
 _POLL_S = 0.2
 RESULT_GRACE_S = 30.0
 
 
-def run_trial(cfg: M9Config, plan: Plan, trial_dir: Path,
-              on_progress: Optional[Callable[[dict], None]] = None, processes: int = 1) -> Outcome:
-    """Run the engine for a plan under ``trial.timeout_s``; the child's log lands in ``trial_dir``.
-    ``on_progress`` receives the child's decode-iteration events as they come. With ``trial.worker=warm`` the
-    trial runs in the warm worker (started, or restarted, as needed) and the worker is discarded after anything
-    but a pass; with ``fresh`` it runs in a new interpreter of its own. ``processes`` > 1: the child joins the
-    point's JAX distributed runtime (``m9.multihost``)."""
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    result_path = trial_dir / RESULT
-    result_path.unlink(missing_ok=True)
-    (trial_dir / PROGRESS).unlink(missing_ok=True)
-    prompt_set = prompts.build(cfg, plan.num_prompts)
-    request = {
-        "config": to_dict(cfg),
-        "max_pages": plan.max_pages,
-        "max_prefill_size": plan.max_prefill_size,
-        "prompts": [list(ids) for ids in prompt_set.token_ids],
-        "stop_ids": [list(ids) for ids in prompt_set.stop_ids],
-        "spawned_at": time.time(),
-        "processes": processes,
-    }
-    (trial_dir / REQUEST).write_text(json.dumps(request, indent=1))
-    tail = _ProgressTail(trial_dir / PROGRESS, on_progress)
+def run_trial(cfg: M9Config, plan: Plan, trial: TrialDir,
+              on_progress: Optional[Callable[[ProgressEvent], None]] = None, processes: int = 1) -> Outcome:
+    """Run the engine for a plan under ``trial.timeout_s``; the child's log lands in the trial's directory.
+    ``on_progress`` receives the child's progress events as they come. With ``trial.worker=warm`` the trial runs in
+    the warm worker (started, or restarted, as needed) and the worker is discarded after anything but a pass; with
+    ``fresh`` it runs in a new interpreter of its own. ``processes`` > 1: the child joins the point's JAX
+    distributed runtime (``m9.run.multihost``)."""
+    problem = fault_gate(cfg)
+    if problem:  # checked when the command line was; an engine child must never start with it anyway
+        raise RuntimeError(problem)
+    built = prompts.build(cfg)
+    trial.path.mkdir(parents=True, exist_ok=True)
+    trial.write_request(TrialRequest(config=cfg, max_pages=plan.max_pages, max_prefill_size=plan.max_prefill_size,
+                                     prompts=built.token_ids, stop_ids=built.stop_ids, spawned_at=time.time(),
+                                     processes=processes))
+    tail = _ProgressTail(trial, on_progress)
     if cfg.trial.worker == "warm":
         worker = warm.acquire(cfg)
-        worker.submit(trial_dir)
+        worker.submit(trial)
         child, until_result = worker.proc, True
     else:
-        with open(trial_dir / LOG_NAME, "w") as log:
-            child = spawn([str(trial_dir)], cfg, stdout=log)
+        with open(trial.log, "w") as log:
+            child = spawn([str(trial.path)], cfg, stdout=log)
         until_result = False
     try:
-        end = _watch(child, cfg, tail, result_path, until_result)
+        end = _watch(child, cfg, tail, trial, until_result)
     except BaseException:  # interrupted (Ctrl-C, SIGTERM): the engine must not outlive the sweep
         kill(child, ChildExit(None))
         raise
-    result = json.loads(result_path.read_text()) if result_path.exists() else None
-    outcome = classify(plan, result, end, max_new_tokens=cfg.workload.max_new_tokens,
-                       length_fixed=cfg.workload.length_fixed)
-    if outcome.status == PASS:
-        last = result["rounds"][-1]
-        decode_s = roofline.decode_time([r["iter_s"] for r in result["rounds"]])
+    result = trial.read_result()
+    outcome = classify(cfg, plan, result, end)
+    if outcome.status == Status.PASS:
+        decode_s = roofline.decode_time([r.iter_s for r in result.rounds])
         if decode_s is not None:
-            measured = roofline.metrics(cfg, plan, tuple(last["seq_lens"]), decode_s, roofline.bandwidth(cfg))
+            measured = roofline.metrics(cfg, plan, result.rounds[-1].seq_lens, decode_s, roofline.bandwidth(cfg))
             outcome = dataclasses.replace(outcome, metrics={**outcome.metrics, **measured})
     if until_result:
-        warm.after_trial(outcome, cfg)
+        warm.after_trial(outcome.status == Status.PASS, cfg)
     return outcome
 
 
 class _ProgressTail:
-    """Hands new complete lines of the child's progress file to a callback."""
+    """Hands new complete lines of the child's progress file to a callback, as events."""
 
-    def __init__(self, path: Path, callback: Optional[Callable[[dict], None]]):
-        self.path, self.callback, self.offset, self.partial = path, callback, 0, ""
+    def __init__(self, trial: TrialDir, callback: Optional[Callable[[ProgressEvent], None]]):
+        self.path, self.callback, self.offset, self.partial = trial.progress, callback, 0, ""
 
     def poll(self) -> None:
         if self.callback is None or not self.path.exists():
@@ -94,10 +86,10 @@ class _ProgressTail:
         self.partial = lines.pop()
         for line in lines:
             if line:
-                self.callback(json.loads(line))
+                self.callback(read_event(line))
 
 
-def _watch(child: subprocess.Popen, cfg: M9Config, tail: _ProgressTail, result_path: Path,
+def _watch(child: subprocess.Popen, cfg: M9Config, tail: _ProgressTail, trial: TrialDir,
            until_result: bool = False) -> ChildExit:
     """Wait for the child, killing its process group past ``trial.timeout_s`` or ``trial.memory_limit_gb``, or
     ``RESULT_GRACE_S`` after it wrote its result without exiting (a runtime stuck in shutdown). A warm worker
@@ -111,7 +103,7 @@ def _watch(child: subprocess.Popen, cfg: M9Config, tail: _ProgressTail, result_p
         except subprocess.TimeoutExpired:
             pass
         tail.poll()
-        if result_seen is None and result_path.exists():
+        if result_seen is None and trial.result.exists():
             result_seen = time.monotonic()
             if until_result:
                 tail.poll()

@@ -11,13 +11,12 @@ from __future__ import annotations
 import atexit
 import json
 import subprocess
-from pathlib import Path
 from typing import Optional
 
-from m9.run.child import kill, rss_bytes, spawn
-from m9.config import M9Config, to_dict
-from m9.engine.worker import model_key
-from m9.outcome.outcome import PASS, ChildExit, Outcome
+from m9.config import M9Config
+from m9.run.child import ChildExit, kill, rss_bytes, spawn
+from m9.run.files import TrialDir
+from m9.run.protocol import model_key
 
 GROWTH_LIMIT = 2.0
 """Discard the worker once its resident memory is this many times what it held after its first trial (a leak)."""
@@ -27,7 +26,7 @@ LIMIT_FRACTION = 0.8
 
 def _key(cfg: M9Config) -> str:
     """What a worker is started for: the model it keeps and the platform it was started on."""
-    return json.dumps([model_key(to_dict(cfg)), cfg.accelerator.platform])
+    return json.dumps([model_key(cfg), cfg.accelerator.platform])
 
 
 class WarmWorker:
@@ -43,9 +42,9 @@ class WarmWorker:
         """True while the process runs."""
         return self.proc.poll() is None
 
-    def submit(self, trial_dir: Path) -> None:
+    def submit(self, trial: TrialDir) -> None:
         """Hand it the next trial (its request is already written)."""
-        self.proc.stdin.write(f"{trial_dir}\n".encode())
+        self.proc.stdin.write(f"{trial.path}\n".encode())
         self.proc.stdin.flush()
         self.trials += 1
 
@@ -73,13 +72,13 @@ def acquire(cfg: M9Config) -> WarmWorker:
     return _worker
 
 
-def after_trial(outcome: Outcome, cfg: M9Config) -> None:
+def after_trial(passed: bool, cfg: M9Config) -> None:
     """Keep the worker only after a pass, alive, and below its high-water mark; else discard it, so that nothing
     of a failed trial (a poisoned runtime, leaked buffers, a half-dead device) can touch the next point."""
     worker = _worker
     if worker is None:
         return
-    if outcome.status != PASS or not worker.alive():
+    if not passed or not worker.alive():
         discard()
         return
     rss = rss_bytes(worker.proc.pid)

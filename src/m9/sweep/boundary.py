@@ -16,12 +16,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from m9 import config as schema
-from m9.plan import make_plan
-from m9.compose import BadInput, grid, parse_grid
-from m9.sweep.driver import Driver
-from m9.sweep.search import Observation, Search, SearchResult
+from m9.compose import BadInput, expand_overrides
+from m9.config import SECTIONS, ConfigError
 from m9.outcome.sla import Condition, parse_sla
+from m9.outcome.status import Status
+from m9.point import plan_point
+from m9.sweep.answer import SearchAnswer, SearchRow
+from m9.sweep.driver import Driver
+from m9.sweep.search import Observation, Search
 from m9.sweep.verdict import observe
 
 
@@ -42,9 +44,7 @@ def check_spec(knob: str, low: int, high: int, confirm: int, sla: Any, max_trial
                batch: int) -> BoundarySpec:
     """The sweeper's settings as a spec; a bad one raises BadInput naming the ``hydra.sweeper`` key."""
     section, _, key = knob.partition(".")
-    sections = {f.name: f.type for f in dataclasses.fields(schema.M9Config)}
-    fields = {f.name: f.type for f in dataclasses.fields(getattr(schema, sections[section]))} if section in sections \
-        else {}
+    fields = {f.name: f.type for f in dataclasses.fields(SECTIONS[section])} if section in SECTIONS else {}
     if key not in fields:
         raise BadInput(f"hydra.sweeper.knob={knob}: not a config key (e.g. engine.max_seqs)")
     if "int" not in str(fields[key]) or "bool" in str(fields[key]):
@@ -71,10 +71,19 @@ class _Row:
     overrides: list[str]
     planner: Search
     runtime: Optional[Search] = None
-    rejection: str = ""
 
     def point(self, knob: str, value: int) -> list[str]:
         return [*self.overrides, f"{knob}={value}"]
+
+
+def _planned(driver: Driver, overrides: list[str]) -> Observation:
+    """The planner's verdict on a probe (a value the schema refuses is a rejection too): no trial."""
+    try:
+        plan = plan_point(driver.compose(overrides))
+    except ConfigError as exc:
+        return Observation(Status.REJECTED, signature=str(exc))
+    return Observation(Status.PASS) if plan.accepted else Observation(Status.REJECTED,
+                                                                      signature="; ".join(plan.rejections))
 
 
 def _plan_search(driver: Driver, spec: BoundarySpec, row: _Row) -> None:
@@ -82,16 +91,13 @@ def _plan_search(driver: Driver, spec: BoundarySpec, row: _Row) -> None:
     ``trial.plan_only`` the planner's ceiling, as points of the sweep."""
     while values := row.planner.next_values():
         for v in values:
-            plan = make_plan(driver.compose(row.point(spec.knob, v)))
-            row.planner.add(v, Observation(True) if plan.accepted
-                            else Observation(False, True, "rejected", "; ".join(plan.rejections)))
+            row.planner.add(v, _planned(driver, row.point(spec.knob, v)))
     found = row.planner.result()
-    settled = [v for v in (found.first_failure, found.ceiling if driver.plan_only else None) if v is not None]
-    if settled:
-        driver.run([(row.point(spec.knob, v), driver.compose(row.point(spec.knob, v))) for v in settled], here=True)
-    row.rejection = found.failure_signature
+    settled = [v for v in (found.first_rejection, found.ceiling if driver.plan_only else None) if v is not None]
+    for v in settled:
+        driver.settle(row.point(spec.knob, v))
     if found.ceiling is not None and not driver.plan_only:
-        row.runtime = Search(spec.low, found.ceiling, spec.confirm, spec.batch, spec.max_trials)
+        row.runtime = Search(spec.low, found.ceiling, spec.confirm, spec.batch, spec.max_trials, knob=spec.knob)
 
 
 def _runtime_search(driver: Driver, spec: BoundarySpec, rows: list[_Row]) -> None:
@@ -105,83 +111,38 @@ def _runtime_search(driver: Driver, spec: BoundarySpec, rows: list[_Row]) -> Non
             row.runtime.add(v, observe(outcome, spec.sla))
 
 
-def _answer(spec: BoundarySpec, row: _Row, plan_only: bool) -> dict[str, Any]:
-    """A row's result as recorded: the runtime search's, bounded above by the planner's first rejection."""
+def _answer(spec: BoundarySpec, row: _Row) -> SearchRow:
+    """A row's answer: the runtime search's boundary over the range, with the planner's first rejection above it."""
     planned = row.planner.result()
-    found: SearchResult = row.runtime.result() if row.runtime is not None else planned
-    if row.runtime is not None and found.first_failure is None and planned.first_failure is not None:
-        found = dataclasses.replace(found, high=spec.high, first_failure=planned.first_failure,
-                                    failure_kind="rejected", failure_signature=row.rejection)
-    found = dataclasses.replace(found, high=spec.high)
-    statement = found.statement(spec.knob)
-    if plan_only:
-        statement = f"the planner accepts through {spec.knob}={found.ceiling} (plan only: nothing ran)" + (
-            f"; {spec.knob}={found.first_failure} is rejected ({found.failure_signature})"
-            if found.first_failure is not None else "")
-    rejected_free = sum(1 for obs in row.planner.seen.values() if not obs[0].stable)
-    return {
-        "overrides": row.overrides,
-        "ceiling": found.ceiling,
-        "first_failure": found.first_failure,
-        "failure_kind": found.failure_kind,
-        "failure_signature": found.failure_signature,
-        "planner_ceiling": planned.ceiling,
-        "planner_probes": row.planner.trials,
-        "rejected_free": rejected_free,
-        "trials": row.runtime.trials if row.runtime is not None else 0,
-        "non_monotone": list(found.non_monotone),
-        "flaky": list(found.flaky),
-        "exhausted": found.exhausted,
-        "statement": statement,
-    }
+    found = planned
+    if row.runtime is not None:
+        found = dataclasses.replace(row.runtime.result(), high=spec.high, first_rejection=planned.first_rejection,
+                                    rejection_reason=planned.rejection_reason)
+    return SearchRow(overrides=tuple(row.overrides), boundary=found, planner_ceiling=planned.ceiling,
+                     planner_probes=row.planner.trials,
+                     rejected_free=sum(1 for obs in row.planner.seen.values() if not obs[0].stable),
+                     trials=row.runtime.trials if row.runtime is not None else 0)
 
 
-def run(driver: Driver, spec: BoundarySpec, arguments: list[str], params: dict[str, str]) -> dict[str, Any]:
-    """The whole search mode: check, open the record, search every row, close with the answer."""
-    if any(k.lstrip("+~") == spec.knob for k in parse_grid(list(arguments))):
+def run(driver: Driver, spec: BoundarySpec, arguments: list[str], params: dict[str, str]) -> SearchAnswer:
+    """The whole search mode: check, open the record, search every row, and answer."""
+    if any(o.split("=", 1)[0].lstrip("+~") == spec.knob for o in arguments):
         raise BadInput(f"{spec.knob}: searched by hydra.sweeper.knob; give its range as hydra.sweeper.low / "
                        "hydra.sweeper.high instead of values")
     preset = [f"{k}={v}" for k, v in params.items() if k.lstrip("+~") != spec.knob]  # an experiment's grid
-    rows = [_Row(point, Search(spec.low, spec.high, confirm=1)) for point in grid(parse_grid([*preset, *arguments]))]
+    rows = [_Row(point, Search(spec.low, spec.high, confirm=1, knob=spec.knob, plan_only=driver.plan_only))
+            for point in expand_overrides([*preset, *arguments], driver.loader)]
     for row in rows:  # bad input anywhere in the outer grid stops the command before anything runs
         driver.check(row.point(spec.knob, spec.low))
-        driver.compose(row.point(spec.knob, spec.high))
+        try:
+            driver.compose(row.point(spec.knob, spec.high))
+        except ConfigError:
+            pass  # a value the schema refuses: a rejected probe, not bad input
     driver.open([row.overrides for row in rows], None, "boundary")
     for row in rows:
         _plan_search(driver, spec, row)
     reused_before = driver.n_reused
     _runtime_search(driver, spec, rows)
-    answers = [_answer(spec, row, driver.plan_only) for row in rows]
-    summary = _summary(spec, answers, driver.n_reused - reused_before, driver.plan_only)
-    return {"knob": spec.knob, "low": spec.low, "high": spec.high, "confirm": spec.confirm,
-            "sla": [str(c) for c in spec.sla], "rows": answers, "summary": summary}
-
-
-def _summary(spec: BoundarySpec, answers: list[dict[str, Any]], reused: int, plan_only: bool) -> dict[str, Any]:
-    """What the parent run shows: the answer of a single search, or the frontier's (``reused``: trials adopted
-    from earlier sweeps)."""
-    out: dict[str, Any] = {
-        "search_trials": sum(a["trials"] for a in answers),
-        "search_planner_probes": sum(a["planner_probes"] for a in answers),
-        "search_rejected_free": sum(a["rejected_free"] for a in answers),
-        "search_reused": reused,
-        "swept_knob": spec.knob,
-        "non_monotone": str(any(a["non_monotone"] for a in answers)).lower(),
-    }
-    if len(answers) == 1:
-        a = answers[0]
-        out["boundary"] = a["statement"]
-        out["ceiling"] = a["ceiling"]
-        out["first_failure"] = (f"{spec.knob}={a['first_failure']} ({a['failure_kind']}: {a['failure_signature']})"
-                                if a["first_failure"] is not None else None)
-    else:  # name each search by what sets it apart from the others
-        shared = set.intersection(*(set(a["overrides"]) for a in answers))
-        parts = [f"{' '.join(o for o in a['overrides'] if o not in shared) or 'default'}: "
-                 + (f"{a['ceiling']}" if a["ceiling"] is not None else "none")
-                 + (f" ({spec.knob}={a['first_failure']} {a['failure_kind']})" if a["first_failure"] is not None else "")
-                 for a in answers]
-        what = "planner-accepted (plan only: nothing ran)" if plan_only else "stable"
-        out["boundary"] = f"largest {what} {spec.knob} per search: " + "; ".join(parts)
-        out["frontier"] = out["boundary"]
-    return out
-
+    return SearchAnswer(knob=spec.knob, low=spec.low, high=spec.high, confirm=spec.confirm,
+                        sla=tuple(str(c) for c in spec.sla), rows=tuple(_answer(spec, row) for row in rows),
+                        reused=driver.n_reused - reused_before, plan_only=driver.plan_only)

@@ -1,5 +1,6 @@
 """The work shared by m9's sweepers: compose and check points, open the sweep's record, reuse points an earlier
-sweep finished, launch the rest through Hydra's launcher, and read each point's ``Outcome`` from its job's return.
+sweep finished, launch the rest through Hydra's launcher, read each point's ``Outcome`` from its job's return, and
+close the sweep with its report.
 """
 
 from __future__ import annotations
@@ -9,33 +10,40 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from m9.report import matrix
-from m9 import compose as preflight
-from m9.run import progress
-from m9.record import tracking
-from m9.run import warm
-from m9.config import M9Config, TrackingConfig
-from m9.record.journal import PointRecord
-from m9.outcome.outcome import Outcome, Status
-from m9.record.provenance import JobInfo, local_device_kind, measured, point_key
+from m9 import compose
+from m9.config import ConfigError, M9Config, TrackingConfig
+from m9.outcome.outcome import Outcome
 from m9.outcome.sla import parse_sla
-from m9.sweep.jobs import LostJob
+from m9.outcome.status import Status
+from m9.record import tracking
+from m9.record.journal import PointRecord, read_sweep
+from m9.record.provenance import JobInfo, local_device_kind, measured, point_key
+from m9.record.redact import redact
 from m9.record.sweep import SweepRecord
+from m9.report import matrix
+from m9.run import progress, warm
+from m9.sweep.answer import SearchAnswer
+from m9.sweep.jobs import LostJob
 from m9.sweep.resume import FinishedPoints, adopt
 
-KEY_ENV = "M9_POINT_KEY"  # how a launched job learns its point's key (hydra.job.env_set; never in its overrides)
 _HARDWARE_FIELDS = ("partition", "constraint", "gpus_per_node", "gres", "nodes", "tasks_per_node", "qos")
 
 
-def target_device(launcher: DictConfig) -> str:
+def runs_here(launcher: Any) -> bool:
+    """True for Hydra's basic launcher: points one after another in this process (one at a time)."""
+    return isinstance(launcher, BasicLauncher)
+
+
+def target_device(launcher: Any, settings: DictConfig) -> str:
     """The device a sweep's points run on, as far as the launching process can tell: this host's accelerator for
     launchers that run here, else the cluster settings that choose the hardware."""
-    target = str(launcher.get("_target_", ""))
-    if "Slurm" not in target:
+    if not isinstance(launcher, SlurmLauncher):
         return local_device_kind()
-    fields = {k: launcher.get(k) for k in _HARDWARE_FIELDS if launcher.get(k) is not None}
+    fields = {k: settings.get(k) for k in _HARDWARE_FIELDS if settings.get(k) is not None}
     return f"slurm:{sorted(fields.items())}"
 
 
@@ -54,11 +62,13 @@ class Driver:
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
         self.tracking = TrackingConfig(**OmegaConf.to_container(config.tracking, resolve=True))
         self.plan_only = bool(config.trial.plan_only)
-        self.device = target_device(config.hydra.launcher)
+        self.device = target_device(launcher, config.hydra.launcher)
         self.finished = FinishedPoints(self.tracking, self.sweep_dir.parent, enabled=resume and not self.plan_only)
         self.job_idx = 0
         self.attempts: Counter[str] = Counter()
         self.record: Optional[SweepRecord] = None
+        self.shared: tuple[str, ...] = ()
+        self.n_points: Optional[int] = None
         self.n_reused = 0
 
     # --- points ----------------------------------------------------------------------------------------------
@@ -70,19 +80,21 @@ class Driver:
         return cfg
 
     def check(self, overrides: Sequence[str]) -> M9Config:
-        """Compose and validate one point; bad input raises ``preflight.BadInput`` (one line naming the key)."""
-        return preflight.check_point(self._compose, list(overrides))
+        """Compose and check one point; bad input raises ``compose.BadInput`` (one line naming the key)."""
+        return compose.check_point(self._compose, list(overrides))
 
     def compose(self, overrides: Sequence[str]) -> M9Config:
-        """Compose one point without judging its values (a search's probes: the planner judges those)."""
-        return preflight.check_point(self._compose, list(overrides), values=False)
+        """Compose one point; a value the schema refuses raises ``ConfigError`` (a search's probe: rejected)."""
+        return compose.compose_point(self._compose, list(overrides))
 
     # --- the record -------------------------------------------------------------------------------------------
 
     def open(self, grid: Optional[list[list[str]]], n_points: Optional[int], mode: str) -> None:
         """Create the store (once, before any job: parallel writers race on a fresh sqlite schema) and open the
-        sweep's record. An unreachable store stops the sweep here, with one line, before any point starts."""
+        sweep's record. An unreachable store stops the sweep here, with one line, before any point starts. What
+        every point shares is said once."""
         command = " ".join(["m9", *sys.argv[1:]])
+        self.n_points = n_points
         try:
             if not self.plan_only:
                 tracking.init_store(self.tracking)
@@ -91,44 +103,83 @@ class Driver:
         except Exception as exc:
             print(f"[m9] error: {tracking.store_error(self.tracking, exc)}", file=sys.stderr, flush=True)
             raise SystemExit(3) from exc
+        if grid and (len(grid) > 1 or mode != "grid"):  # a search's probes all share their row's overrides
+            self.shared = tuple(o for o in grid[0] if all(o in point for point in grid[1:]))
+            if self.shared:
+                print(f"[m9] every point: {redact(' '.join(self.shared))}", flush=True)
         progress.open_display(n_points)
 
-    def close(self, status: str, extra: Optional[dict[str, Any]] = None) -> list[PointRecord]:
-        """Close the record; on FINISHED print the matrix and the boundary. Returns the sweep's points."""
+    def recorded(self) -> int:
+        """Points of this sweep recorded so far (their journal entries)."""
+        return len(read_sweep(self.sweep_dir))
+
+    def close(self, status: str, answer: Optional[SearchAnswer] = None) -> list[PointRecord]:
+        """Close the record with the sweep's summary and report; on FINISHED print the matrix and the boundary.
+        Returns the sweep's points."""
         progress.close_display()
         warm.discard()  # the sweep's points are done: its warm engine child goes now, not at exit
         if self.record is None or self.record.closed:
             return []
-        entries, summary = self.record.close(status, extra)
-        if status != "FINISHED":
-            return entries
-        table = matrix.render(entries, parse_sla((extra or {}).get("sla")))
+        entries = read_sweep(self.sweep_dir)
+        summary, files = {}, []
+        try:
+            if entries:
+                from m9.report import (
+                    command as report,  # plots pull in matplotlib: only with something to plot
+                )
+
+                sweep = report.Sweep(self.sweep_dir.name, entries, self.record.meta["command"],
+                                     self.record.parent_run_id, self.sweep_dir, answer)
+                summary, files = report.summary(sweep), report.write(sweep, self.sweep_dir)
+        finally:
+            self.record.close(status, summary, files, answer)
+        if status == "FINISHED":
+            self._print_end(entries, summary, answer)
+        return entries
+
+    def _print_end(self, entries: list[PointRecord], summary: dict[str, Any], answer: Optional[SearchAnswer]) -> None:
+        table = matrix.render(entries, parse_sla(list(answer.sla)) if answer else ())
         (self.sweep_dir / "matrix.md").write_text(table + "\n")
         counts = Counter(e.status for e in entries)
         tally = ", ".join(f"{counts[s]} {s}" for s in Status if s != Status.PLANNED or s in counts)
         reused = f" ({self.n_reused} reused from earlier sweeps)" if self.n_reused else ""
         boundary = summary.get("boundary", "no point ran or was rejected")
-        frontier = f"\n\n{matrix.search_table(extra)}" if extra and len(extra["rows"]) > 1 else ""
+        frontier = f"\n\n{matrix.search_table(answer)}" if answer and len(answer.rows) > 1 else ""
         print(f"\n[m9] sweep {self.sweep_dir}: {len(entries)} points, {tally}{reused}\n\n{table}{frontier}\n\n"
               f"[m9] boundary: {boundary}\n[m9] report: {self.sweep_dir / 'report.md'}", flush=True)
-        return entries
 
     # --- running ----------------------------------------------------------------------------------------------
 
     def _job(self, overrides: Sequence[str], key: str) -> JobInfo:
+        """The point's identity, made here once and left in its directory for the job that runs it."""
         job = JobInfo(sweep_id=self.sweep_dir.name, job_num=self.job_idx, overrides=tuple(overrides),
                       output_dir=self.sweep_dir / str(self.job_idx),
-                      parent_run_id=self.record.parent_run_id if self.record else None, point_key=key)
+                      parent_run_id=self.record.parent_run_id if self.record else None, point_key=key,
+                      shared=self.shared)
         self.job_idx += 1
+        job.write()
         return job
+
+    def settle(self, overrides: Sequence[str]) -> None:
+        """Record a point the planner settles (it starts no engine) in this process; a value the schema refuses
+        is recorded as rejected with the schema's reason."""
+        try:
+            cfg = self.compose(overrides)
+        except ConfigError as exc:
+            from m9.point import record_refused
+
+            composed = self._compose(list(overrides))
+            job = self._job(overrides, point_key(OmegaConf.to_container(composed, resolve=True), self.device))
+            record_refused(self.tracking, job, compose.flat_params(composed), str(exc), tracked=not self.plan_only)
+            return
+        self.run([(list(overrides), cfg)], here=True)
 
     def run(self, points: list[tuple[list[str], M9Config]], here: bool = False) -> list[Outcome]:
         """Run points and return their outcomes in order. A point an earlier sweep finished is adopted instead
         (resume); the rest go to the launcher as one batch, or run in this process when ``here`` (points the
         planner settles, which start no engine)."""
         outcomes: list[Optional[Outcome]] = [None] * len(points)
-        pending: list[tuple[int, list[str], M9Config, str]] = []
-        display = progress.current()
+        waiting: list[tuple[int, list[str], M9Config, str]] = []
         for i, (overrides, cfg) in enumerate(points):
             config = measured(cfg)
             base = point_key(config, self.device)
@@ -136,25 +187,24 @@ class Driver:
             self.attempts[base] += 1
             found = self.finished.find(key)
             if found is None:
-                pending.append((i, overrides, cfg, key))
+                waiting.append((i, overrides, cfg, key))
                 continue
             job = self._job(overrides, key)
             _, outcomes[i] = adopt(found, job)
             self.n_reused += 1
-            print(f"[m9] point {job.job_num} ({job.run_name}): {outcomes[i].status.upper()}, reused from sweep "
-                  f"{found.sweep_id} job {found.job_num} (hydra.sweeper.resume=false measures it again)",
-                  flush=True)
-            display.end_point(outcomes[i].status)
+            print(f"[m9] point {job.job_num} ({job.label}): {outcomes[i].status.upper()}, reused from sweep "
+                  f"{found.sweep_id} job {found.job_num} (hydra.sweeper.resume=false measures it again)", flush=True)
+            progress.current().end_point(outcomes[i].status)
+        pending = [(i, cfg, self._job(overrides, key)) for i, overrides, cfg, key in waiting]  # numbered in a row
         if here:
             from m9.point import run_point
 
-            for i, overrides, cfg, key in pending:
-                outcomes[i] = run_point(cfg, self._job(overrides, key))
+            for i, cfg, job in pending:
+                outcomes[i] = run_point(cfg, job)
         elif pending:
-            jobs = [self._job(overrides, key) for _, overrides, _, key in pending]
-            batch = [[*ov, f"++hydra.job.env_set.{KEY_ENV}={key}"] for _, ov, _, key in pending]
-            returns = self.launcher.launch(batch, initial_job_idx=jobs[0].job_num)
-            for (i, _, cfg, _), job, ret in zip(pending, jobs, returns):
+            returns = self.launcher.launch([list(job.overrides) for _, _, job in pending],
+                                           initial_job_idx=pending[0][2].job_num)
+            for (i, cfg, job), ret in zip(pending, returns):
                 value = ret.return_value  # a job that raised is a bug in m9: this re-raises it, loudly
                 if isinstance(value, LostJob):  # killed from outside, past its time limit, node lost: data
                     from m9.point import record_lost

@@ -18,6 +18,8 @@ from typing import Any, Sequence
 
 from hydra.core.utils import JobReturn, JobStatus
 
+from m9.outcome.status import FailureKind
+
 _SACCT_SETTLE_S = 30.0  # a job whose result says it was stopped may still be COMPLETING in SLURM's view
 
 
@@ -37,13 +39,13 @@ class LostJob:
     """The job's own stdout/stderr files, attached to its run."""
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> FailureKind:
         """``job_timeout`` (past its time limit), ``job_oom`` (the scheduler's memory limit) or ``job_killed``."""
         if self.state.startswith("TIMEOUT") or "timed-out" in self.detail:
-            return "job_timeout"
+            return FailureKind.JOB_TIMEOUT
         if self.state.startswith("OUT_OF_MEMORY"):
-            return "job_oom"
-        return "job_killed"
+            return FailureKind.JOB_OOM
+        return FailureKind.JOB_KILLED
 
     @property
     def signature(self) -> str:

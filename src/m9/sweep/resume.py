@@ -12,11 +12,13 @@ import dataclasses
 from pathlib import Path
 from typing import Optional
 
-from m9.record import tracking
 from m9.config import TrackingConfig
-from m9.record.journal import ENTRY, PointRecord, read_record, write_record
-from m9.outcome.outcome import PLANNED, Outcome
+from m9.outcome.outcome import Outcome
+from m9.outcome.status import Status
+from m9.record import tracking
+from m9.record.journal import PointRecord, read_record, write_record
 from m9.record.provenance import JobInfo
+from m9.run.files import PointDir
 
 
 class FinishedPoints:
@@ -34,7 +36,7 @@ class FinishedPoints:
             found = tracking.find_point(self.cfg, key)
             if found is None:
                 return None
-            journal = Path(found.output_dir) / ENTRY  # the complete record, when its directory is still there
+            journal = PointDir(Path(found.output_dir)).entry  # the complete record, when its directory is still there
             if journal.exists():
                 on_disk = _read(journal)
                 if on_disk is not None and on_disk.point_key == key:
@@ -45,9 +47,9 @@ class FinishedPoints:
     def _journal_index(self) -> dict[str, PointRecord]:
         if self._journals is None:
             self._journals = {}
-            for path in sorted(self.sweeps_root.glob(f"*/*/{ENTRY}")):
-                record = _read(path)
-                if record is not None and record.point_key and record.status != PLANNED:
+            for folder in sorted(p for p in self.sweeps_root.glob("*/*") if p.is_dir()):
+                record = _read(PointDir(folder).entry)
+                if record is not None and record.point_key and record.status != Status.PLANNED:
                     self._journals[record.point_key] = record
         return self._journals
 

@@ -20,67 +20,41 @@ verdict. With a parallel launcher each batch probes several values, splitting th
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional
+
+from m9.outcome.boundary import SLA_MISS, Boundary
+from m9.outcome.status import FailureKind, Status
 
 
 @dataclass(frozen=True)
 class Observation:
     """What one trial at a value showed, as the search needs it."""
 
-    stable: bool
-    """The trial passed (and met the SLA, when one is set)."""
-    deterministic: bool = False
-    """For a failure: the same config fails the same way every time (no repeat needed to trust it)."""
-    kind: str = "pass"
-    """``pass``, ``rejected``, a failure kind, or ``sla``: what the report names."""
+    status: Status
+    """The point's status: ``pass``, ``fail`` or ``rejected``."""
+    failure_kind: Optional[FailureKind] = None
+    """For a failure: its kind."""
     signature: str = ""
-    """The failure's one-line signature (or the SLA it missed)."""
+    """The failure's one-line signature, the planner's reason, or the SLA conditions a pass missed."""
+    sla_missed: bool = False
+    """A pass that missed the SLA: not stable, and confirmed by repeating, like a crash (it may be noise)."""
 
+    @property
+    def stable(self) -> bool:
+        """The trial passed (and met the SLA, when one is set)."""
+        return self.status == Status.PASS and not self.sla_missed
 
-@dataclass(frozen=True)
-class SearchResult:
-    """What a finished (or stopped) search found."""
+    @property
+    def deterministic(self) -> bool:
+        """For a failure: the same config fails the same way every time (no repeat needed to trust it)."""
+        return self.status == Status.REJECTED or (self.failure_kind is not None and self.failure_kind.deterministic)
 
-    low: int
-    high: int
-    ceiling: Optional[int]
-    """Largest value confirmed stable with nothing unstable below it; None when ``low`` is not stable."""
-    first_failure: Optional[int]
-    """Smallest value confirmed unstable; None when everything up to ``high`` is stable."""
-    failure_kind: str
-    """What the first failure was (``rejected``, ``out_of_pages``, ``crash``, ``sla``, ... ; mixed kinds joined)."""
-    failure_signature: str
-    """Its most telling signature."""
-    trials: int
-    """Trials the search asked for."""
-    non_monotone: tuple[int, ...]
-    """Values that passed above the first failure."""
-    flaky: tuple[int, ...]
-    """Values that both passed and failed."""
-    exhausted: bool = False
-    """True when the trial budget ran out before the answer was confirmed."""
-
-    def statement(self, knob: str) -> str:
-        """One sentence, in the log's words."""
-        if self.ceiling is None:
-            head = f"no stable {knob} in {self.low}..{self.high}: {knob}={self.low} fails"
-        elif self.first_failure is None:
-            head = f"stable through {knob}={self.ceiling} (the top of the range {self.low}..{self.high})"
-        else:
-            head = f"stable through {knob}={self.ceiling}"
-        parts = [head]
-        if self.first_failure is not None and self.ceiling is not None:
-            parts.append(f"{knob}={self.first_failure} fails ({self.failure_kind}: {self.failure_signature})")
-        elif self.first_failure is not None:
-            parts[0] += f" ({self.failure_kind}: {self.failure_signature})"
-        if self.non_monotone:
-            parts.append(f"non-monotone: {knob}={', '.join(map(str, self.non_monotone))} passed above the failure")
-        if self.flaky:
-            parts.append(f"flaky (passed and failed): {knob}={', '.join(map(str, self.flaky))}")
-        if self.exhausted:
-            parts.append("trial budget exhausted before the answer was confirmed")
-        return "; ".join(parts)
+    @property
+    def kind(self) -> str:
+        """What the boundary names for an unstable trial: its failure kind, or ``sla``."""
+        return SLA_MISS if self.sla_missed else str(self.failure_kind or FailureKind.CRASH)
 
 
 @dataclass
@@ -95,6 +69,10 @@ class Search:
     """Values to propose at once (a parallel launcher's width)."""
     max_trials: Optional[int] = None
     """Stop after this many trials even if unconfirmed (None: bounded only by the range)."""
+    knob: Optional[str] = None
+    """The key searched, named in the answer's statement."""
+    plan_only: bool = False
+    """The observations are the planner's verdicts, not trials (stable means accepted)."""
     seen: dict[int, list[Observation]] = field(default_factory=dict)
     trials: int = 0
 
@@ -168,22 +146,28 @@ class Search:
 
     # --- the answer -------------------------------------------------------------------------------------------
 
-    def result(self) -> SearchResult:
-        """What the evidence says now."""
+    def result(self) -> Boundary:
+        """What the evidence says now: the first unstable value is a rejection when every trial there was one,
+        else a runtime failure (or an SLA miss)."""
         lo, hi = self._bracket()
         fails = [o for o in self.seen.get(hi, ()) if not o.stable]
-        kinds = sorted({o.kind for o in fails})
-        signature = next((o.signature for o in fails if o.deterministic), fails[0].signature if fails else "")
+        rejected = bool(fails) and all(o.status == Status.REJECTED for o in fails)
+        runtime = [o for o in fails if o.status != Status.REJECTED]
+        signature = next((o.signature for o in runtime if o.deterministic), runtime[0].signature if runtime else "")
         flaky = tuple(sorted(v for v, obs in self.seen.items() if self._unstable(v) and any(o.stable for o in obs)))
-        return SearchResult(
+        first = hi if hi <= self.high else None
+        return Boundary(
+            knob=self.knob,
             low=self.low,
             high=self.high,
             ceiling=lo if lo >= self.low else None,
-            first_failure=hi if hi <= self.high else None,
-            failure_kind="/".join(kinds),
-            failure_signature=signature,
-            trials=self.trials,
+            first_failure=first if not rejected else None,
+            failure_kinds=dict(Counter(o.kind for o in runtime)) if first is not None else {},
+            failure_signature=signature if first is not None else "",
+            first_rejection=first if rejected else None,
+            rejection_reason=fails[0].signature if rejected else "",
             non_monotone=tuple(sorted(v for v in self.seen if v > hi and self._stable(v))),
             flaky=flaky,
             exhausted=bool(self._wanted()),
+            plan_only=self.plan_only,
         )

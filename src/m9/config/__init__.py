@@ -1,0 +1,90 @@
+"""The schema: frozen dataclasses that a composed Hydra config converts into, once, at the entry point
+(``m9.compose.from_hydra``), with their checks and derived values.
+
+Knob names and meanings follow Levanter's ``InferenceEngineConfig``, so a value typed here means what it means there.
+As there, each section checks its own values in ``__post_init__`` and the cross-section rules run on the whole config;
+a value no point could run with raises ``ConfigError``, one line naming the key. Values derived from knobs left unset
+are properties (``imputed_*``), computed here and nowhere else. Standard library only: the engine child reads it too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from m9.config.checks import ConfigError
+from m9.config.engine import DTYPE_BYTES, EngineConfig, SchedulerConfig
+from m9.config.model import ModelConfig
+from m9.config.run import FAULTS, AcceleratorConfig, TrackingConfig, TrialConfig
+from m9.config.workload import PROMPT_SOURCES, WorkloadConfig
+
+__all__ = ["DTYPE_BYTES", "FAULTS", "PROMPT_SOURCES", "SECTIONS", "AcceleratorConfig", "ConfigError", "EngineConfig",
+           "M9Config", "ModelConfig", "SchedulerConfig", "TrackingConfig", "TrialConfig", "WorkloadConfig",
+           "flatten", "from_dict", "to_dict"]
+
+
+@dataclass(frozen=True)
+class M9Config:
+    """One point of an experiment, fully resolved."""
+
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    accelerator: AcceleratorConfig = field(default_factory=AcceleratorConfig)
+    trial: TrialConfig = field(default_factory=TrialConfig)
+
+    def __post_init__(self) -> None:
+        e, tpr = self.engine, self.imputed_max_tokens_per_round
+        needed = max(e.max_seqs, tpr, e.imputed_max_seqs_in_prefill)  # Levanter's InferenceEngineConfig rule
+        if self.scheduler.max_queued_tokens < needed:
+            raise ConfigError(
+                f"scheduler.max_queued_tokens={self.scheduler.max_queued_tokens} must be >= max(engine.max_seqs="
+                f"{e.max_seqs}, max_tokens_per_round={tpr}, engine.max_seqs_in_prefill="
+                f"{e.imputed_max_seqs_in_prefill}) = {needed}")
+
+    @property
+    def imputed_max_tokens_per_round(self) -> int:
+        """Tokens packed per inner decode step, as the engine is built (Levanter's default: ``max_seqs``)."""
+        tpr = self.scheduler.max_tokens_per_round
+        return tpr if tpr is not None else self.engine.max_seqs
+
+    @property
+    def imputed_num_prompts(self) -> int:
+        """Prompts per round, as run: ``workload.num_prompts``, or one per slot (``engine.max_seqs``)."""
+        w = self.workload
+        return w.num_prompts if w.num_prompts is not None else self.engine.max_seqs
+
+    @property
+    def num_seqs(self) -> int:
+        """Sequences per round: prompts x ``n_generations``."""
+        return self.imputed_num_prompts * self.workload.n_generations
+
+    @property
+    def decode_width(self) -> int:
+        """Sequences one inner decode step can advance: ``min(max_tokens_per_round, max_seqs)``."""
+        return min(self.imputed_max_tokens_per_round, self.engine.max_seqs)
+
+
+SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(M9Config)}
+"""Each section's name and dataclass."""
+
+
+def to_dict(cfg: M9Config) -> dict[str, Any]:
+    """Plain nested dict of a config (JSON-safe)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(data: dict[str, Any]) -> M9Config:
+    """Inverse of :func:`to_dict`; unknown sections or keys fail loudly."""
+    unknown = set(data) - set(SECTIONS)
+    if unknown:
+        raise KeyError(f"unknown config section {sorted(unknown)[0]!r}")
+    return M9Config(**{name: SECTIONS[name](**value) for name, value in data.items()})
+
+
+def flatten(cfg: M9Config) -> dict[str, Any]:
+    """``{"engine.max_seqs": 8, ...}``: the form recorded as run parameters."""
+    return {f"{section}.{key}": value for section, values in to_dict(cfg).items() for key, value in values.items()}

@@ -1,0 +1,129 @@
+"""The house's layering, checked rather than described: what each stage's modules import (read from their source,
+every import statement, top-level or deferred), and what the launching process really loads."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+SRC = ROOT / "src"
+ENGINE_LIBS = {"jax", "jaxlib", "levanter", "haliax", "equinox", "transformers"}
+HYDRA_LIBS = {"hydra", "omegaconf", "hydra_plugins", "submitit"}
+
+
+def _name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_name(p): p for p in (SRC / "m9").rglob("*.py") if "conf" not in p.relative_to(SRC).parts[1:2]}
+
+
+def _imports(module: str) -> set[str]:
+    """Every module ``module`` names in an import statement (``from m9.x import y`` names ``m9.x.y`` when that is a
+    module of m9, else ``m9.x``), with the packages above each."""
+    found = set()
+    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in MODULES else node.module
+                     for a in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return found
+
+
+def _closure(module: str) -> set[str]:
+    """What importing ``module`` can ever bring in, following m9's own modules."""
+    seen, todo = set(), [module]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        todo += [m for m in _imports(current) if m in MODULES]
+    return seen | {lib for m in seen for lib in _imports(m) if lib not in MODULES}
+
+
+def _top(names: set[str]) -> set[str]:
+    return {n.split(".")[0] for n in names}
+
+
+def test_only_the_tracking_package_imports_mlflow():
+    importers = {m for m in MODULES if "mlflow" in _top(_imports(m))}
+    assert importers and all(m.startswith("m9.record.tracking") for m in importers), sorted(importers)
+
+
+def test_only_the_engine_adapter_imports_jax_and_levanter():
+    importers = {m for m in MODULES if _top(_imports(m)) & ENGINE_LIBS}
+    assert importers == {"m9.engine.model", "m9.engine.session", "m9.engine.worker"}, sorted(importers)
+
+
+def test_nothing_below_the_entry_point_sees_hydra():
+    importers = {m for m in MODULES if _top(_imports(m)) & HYDRA_LIBS}
+    assert importers == {"m9.__main__", "m9.compose", "m9.sweep.driver", "m9.sweep.jobs"}, sorted(importers)
+
+
+def test_the_planner_imports_no_engine_tracking_or_jax():
+    reach = _closure("m9.plan")
+    assert {m for m in reach if m.startswith("m9.")} <= {"m9.plan", "m9.sizes"} | {
+        m for m in MODULES if m.startswith("m9.config")}, sorted(reach)
+    assert not _top(reach) & (ENGINE_LIBS | HYDRA_LIBS | {"mlflow", "numpy"}), sorted(_top(reach))
+
+
+def test_the_engine_imports_no_mlflow_or_hydra():
+    reach = set().union(*(_closure(m) for m in MODULES if m.startswith("m9.engine")))
+    assert not _top(reach) & (HYDRA_LIBS | {"mlflow"}), sorted(_top(reach))
+    ours = {m for m in reach if m.startswith("m9.") and not m.startswith(("m9.engine", "m9.config"))}
+    assert ours <= {"m9.run", "m9.run.protocol", "m9.run.files"}, sorted(ours)
+
+
+@pytest.mark.parametrize("module", ["m9.config", "m9.run.protocol", "m9.run.files"])
+def test_the_schema_and_the_protocol_are_standard_library_only(module):
+    outside = {n for n in _top(_closure(module)) if n not in sys.stdlib_module_names and n != "m9"}
+    assert not outside, sorted(outside)
+    ours = {m for m in _closure(module) if m.startswith("m9.") and not m.startswith("m9.config")}
+    assert ours <= {"m9.run", "m9.run.protocol", "m9.run.files"}, sorted(ours)
+
+
+def _modules_loaded_by(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[set[str], str]:
+    """Run ``python -m m9 ARGS`` in a fresh interpreter; the top-level modules it had loaded when it exited."""
+    script = ("import atexit, json, sys, runpy\n"
+              "atexit.register(lambda: print('LOADED ' + json.dumps(sorted({m.split('.')[0] for m in sys.modules})),"
+              " file=sys.stderr))\n"
+              "sys.argv = ['m9', *json.loads(sys.argv[1])]\nrunpy.run_module('m9', run_name='__main__')")
+    env = env or {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(args)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=900)
+    line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED "))
+    return set(json.loads(line[len("LOADED "):])), proc.stdout + proc.stderr
+
+
+def test_planning_a_point_loads_no_engine_and_no_tracking(tmp_path):
+    loaded, out = _modules_loaded_by(["engine.max_seqs=1000000000", "scheduler.max_queued_tokens=1000000000",
+                                      "tracking=none", f"hydra.run.dir={tmp_path}/r"], tmp_path)
+    assert "REJECTED" in out and "Traceback" not in out, out[-3000:]
+    assert not loaded & (ENGINE_LIBS | {"mlflow"}), sorted(loaded & (ENGINE_LIBS | {"mlflow"}))
+
+
+@pytest.mark.slow
+def test_the_launching_process_of_a_sweep_never_imports_jax(tmp_path):
+    """A tracked sweep whose points run (and one the planner rejects): its engine children import JAX, it does not."""
+    loaded, out = _modules_loaded_by(
+        ["-m", "engine.max_seqs=2,3", "engine.max_pages=2", "engine.max_seq_len=64", "workload.prompt_len=8",
+         "workload.max_new_tokens=8", "workload.n_rounds=1", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+         f"hydra.sweep.dir={tmp_path}/sweep"], tmp_path)
+    assert "2 points, 1 pass, 0 fail, 1 rejected" in out, out[-3000:]
+    assert "mlflow" in loaded and "hydra" in loaded  # it tracked and swept
+    assert not loaded & ENGINE_LIBS, sorted(loaded & ENGINE_LIBS)

@@ -1,0 +1,42 @@
+"""The MLflow store holds the same record as the journal: a point rebuilt from its run equals its journal entry."""
+
+from __future__ import annotations
+
+from conftest import compose_m9
+
+from m9.outcome.outcome import Outcome
+from m9.outcome.status import FailureKind, Status
+from m9.point import run_point
+from m9.record import tracking
+from m9.record.journal import PointRecord, read_record
+from m9.record.provenance import JobInfo
+from m9.run.files import PointDir
+
+TEXTS_THAT_LOOK_LIKE_VALUES = {"resolved.prompt_tokens": "16", "model.name": "8", "accelerator.name": "true",
+                               "trial.inject_fault": None, "workload.prompt_template": "null-free {i}"}
+
+
+def test_a_point_rebuilt_from_its_run_equals_its_journal_entry(tmp_path):
+    cfg = compose_m9(["engine.max_seqs=4", "engine.max_pages=3", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+                      "workload.stop_tokens=[1,2]"])
+    tracking.init_store(cfg.tracking)
+    job = JobInfo("s", 0, ("engine.max_pages=3",), tmp_path / "0", point_key="k0")
+    assert run_point(cfg, job).status == Status.REJECTED  # the planner refused it; recorded without a trial
+    journal = read_record(PointDir(tmp_path / "0").entry)
+    assert journal.run_id is not None
+    assert tracking.find_point(cfg.tracking, "k0") == journal
+    assert journal.params["workload.stop_tokens"] == [1, 2] and journal.params["engine.max_pages"] == 3
+
+    # every kind of value a record holds: text that looks like a number, a bool or null, lists, repeats, runtime
+    outcome = Outcome(Status.FAIL, FailureKind.CRASH, "2 of 3 repeats failed; repeat 1: killed by SIGKILL",
+                      {"round_avg_tok_s": 123.5, "pages_in_use": 12, "repeats": 3}, ("a note", "another"),
+                      {"backend": "cpu", "device_kind": "cpu", "device_count": 4, "jax_version": "0.10.2"},
+                      ({"status": "pass", "failure_kind": None, "signature": "", "round_avg_tok_s": 120.0},
+                       {"status": "fail", "failure_kind": "crash", "signature": "killed by SIGKILL"}))
+    params = {**journal.params, **TEXTS_THAT_LOOK_LIKE_VALUES, "workload.prompts": ["a, b", "c"],
+              "workload.length_fixed": True, "model.rope_theta": 500000.0, "engine.max_seqs_in_prefill": None}
+    job1 = JobInfo("s", 1, ("engine.max_seqs=4", "+probe=x"), tmp_path / "1", point_key="k1")
+    record = PointRecord("s", 1, job1.overrides, str(job1.output_dir), "k1", outcome, params,
+                         reused_from={"sweep_id": "a", "job_num": 0, "run_id": None, "output_dir": "/x"})
+    run_id = tracking.record_point(cfg.tracking, job1, record, [])
+    assert tracking.find_point(cfg.tracking, "k1") == record.replace(run_id=run_id)
