@@ -100,7 +100,7 @@ def test_other_swept_keys_give_one_search_each_a_frontier(tmp_path):
     proc = _e2_plan_only(tmp_path, "engine.max_pages=2048,4096")
     rows = {r.overrides[1]: r.boundary.ceiling for r in _search(sweep).rows}
     assert rows == {"engine.max_pages=2048": 62, "engine.max_pages=4096": 124}  # floor(pages / 33)
-    assert "| `+experiment=log_phase_e2 engine.max_pages=2048 trial.plan_only=True tracking=none` | 62 | 63 |" \
+    assert "| `+experiment=log_phase_e2 engine.max_pages=2048 trial.plan_only=true tracking=none` | 62 | 63 |" \
         in proc.stdout
     assert (sweep / "frontier.png").read_bytes().startswith(b"\x89PNG")
 

@@ -81,6 +81,7 @@ SWEEPS = [
     ["+experiment=log_phase_e2", "engine.max_pages=2048,4096"],
     ["+experiment=log_phase_d"],
     ["workload.prompt_template='Prompt {i}: a, b'", "engine.max_seqs=sort(4,2)"],
+    ["tracking.uri=sqlite:////tmp/x.db", "trial.plan_only=true", "engine.max_seqs=2,4"],
 ]
 
 
@@ -97,18 +98,24 @@ def test_sweeps_expand_exactly_as_hydras_basic_sweeper_expands_them(line):
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
+        parser = OverridesParser.create(config_loader=loader)
         fixed = [o for o in line if "," not in o.split("=", 1)[1] and "(" not in o]
         base = hydra_compose(config_name="config", overrides=fixed, return_hydra_config=True)
         params = [f"{k}={v}" for k, v in (OmegaConf.select(base, "hydra.sweeper.params") or {}).items()]
-        (hydras,) = BasicSweeper.split_arguments(
-            OverridesParser.create(config_loader=loader).parse_overrides([*params, *line]), None)
-    assert compose.expand(["-m", *line], CONF_DIR) == hydras
+        (hydras,) = BasicSweeper.split_arguments(parser.parse_overrides([*params, *line]), None)
+
+    def values(points):  # what each point sets, key by key, whatever the spelling of its lines
+        return [[(o.get_key_element(), o.value()) for o in OverridesParser.create().parse_overrides(p)] for p in points]
+
+    assert values(compose.expand(["-m", *line], CONF_DIR)) == values(hydras)
     assert len(hydras) > 1
 
 
 def test_glob_over_a_group_is_one_point_per_option():
     points = compose.check(["-m", "model=glob(*)", "trial.plan_only=true"], CONF_DIR)
     assert [p[0] for p in points] == [f"model={o}" for o in sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))]
+    # fixed overrides keep the text they were typed with (Hydra would write trial.plan_only=True)
+    assert all(p[1] == "trial.plan_only=true" for p in points)
 
 
 @pytest.mark.parametrize("line,message", [

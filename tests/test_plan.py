@@ -85,6 +85,7 @@ def test_length_fixed_turns_a_short_budget_into_a_rejection():
         (["engine.max_prefill_size=100"], "engine.max_prefill_size=100 < 8 prompts of 16 tokens = 128"),
         (["scheduler.max_rounds=1024"], "scheduler.max_rounds=1024 > engine.max_seq_len=512"),
         (["model=llama3_8b", "accelerator.memory_gib=16"], "GiB of one cpu chip"),
+        (["engine.max_seq_len=300000000"], "engine.max_seqs=8 x engine.max_seq_len=300000000: engine state 326."),
         (["model=llama3_8b", "accelerator=h100_80gb", "engine.compute_dtype=bfloat16", "engine.max_seq_len=4096",
           "engine.max_seqs=256", "workload.max_new_tokens=4000"],
          "KV cache 125.50 GiB (64256 pages x 16 tokens x 128 KiB/token) + weights 14.96 GiB > "
@@ -137,7 +138,6 @@ def test_a_set_prefill_size_is_kept_and_a_small_round_keeps_levanters_default():
     (["engine.max_seqs=1000000000", "scheduler.max_queued_tokens=1000000000"],
      "engine.max_pages (unset: 17000000000 pages for 1000000000 sequences): engine state 9071.08 GiB"),
     (["workload.num_prompts=1000000000"], "engine.max_seqs=8 < 1000000000 sequences per round"),
-    (["engine.max_seq_len=300000000"], "engine.max_seqs=8 x engine.max_seq_len=300000000: engine state 326."),
     (["workload.prompt_len=1000000000"], "engine.max_seq_len=512 < longest prompt + max_new_tokens = 1000000000"),
 ])
 def test_absurd_sizes_are_refused_by_arithmetic_before_any_prompt_is_built(overrides, needle, monkeypatch):

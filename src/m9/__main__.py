@@ -48,13 +48,12 @@ def _job(cfg: M9Config) -> JobInfo:
     """Who this point is: the identity m9's sweep left in its directory, or, for a single run (or a sweep m9's
     sweepers did not make), what Hydra says of it."""
     hc = HydraConfig.get()
-    out = Path(hc.runtime.output_dir)
-    job = JobInfo.read(PointDir(out))
+    multirun = hc.mode == RunMode.MULTIRUN
+    job = JobInfo.read(PointDir(Path(hc.sweep.dir) / str(hc.job.num))) if multirun else None  # where the sweep puts it
     if job is None:
-        multirun = hc.mode == RunMode.MULTIRUN
         job = JobInfo(sweep_id=Path(hc.sweep.dir if multirun else hc.run.dir).name,
-                      job_num=hc.job.num if multirun else 0, overrides=tuple(hc.overrides.task), output_dir=out,
-                      point_key=point_key(measured(cfg), local_device_kind()))
+                      job_num=hc.job.num if multirun else 0, overrides=tuple(hc.overrides.task),
+                      output_dir=Path(hc.runtime.output_dir), point_key=point_key(measured(cfg), local_device_kind()))
     rank, processes = multihost.processes()
     return dataclasses.replace(job, rank=rank, processes=processes)
 

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from m9 import plan
 from m9.config import SECTIONS, ConfigError, M9Config
-from m9.inputs import checkpoint, device, prompts
+from m9.inputs import checkpoint, prompts
 from m9.run.child import fault_gate
 
 # Flags after which Hydra prints or inspects instead of running: nothing to check.
@@ -131,7 +131,7 @@ def check_point(compose_fn: Callable[[list[str]], DictConfig], overrides: list[s
         cfg = compose_point(compose_fn, overrides)
     except ConfigError as exc:
         raise BadInput(str(exc)) from exc
-    if not plan.early_refusals(cfg, device.memory_bytes(cfg.accelerator)):  # sizes sound: the inputs can be built
+    if not plan.too_big_to_build(cfg):  # the planner will build them: so does the check, for bad input
         try:
             prompts.build(cfg)
         except ValueError as exc:
@@ -148,14 +148,14 @@ def check_point(compose_fn: Callable[[list[str]], DictConfig], overrides: list[s
 def _axes(overrides: list[str], config_loader: Any) -> dict[str, list[str]]:
     """Each key's override lines as Hydra's ``BasicSweeper`` reads them: Hydra's override parser created with the
     config loader (so ``glob()`` lists a group's options), one line per value of a swept key, a key's last value
-    winning at its first place. Raises BadInput."""
+    winning at its first place; a fixed override keeps the text it was typed with. Raises BadInput."""
     try:
         parsed = OverridesParser.create(config_loader=config_loader).parse_overrides(overrides)
         axes: dict[str, list[str]] = {}
         for o in parsed:
             key = o.get_key_element()
             if not o.is_sweep_override():
-                axes[key] = [f"{key}={o.get_value_element_as_str()}"]
+                axes[key] = [o.input_line]  # as typed (Hydra's own spelling would escape a URI's colons)
             elif o.is_discrete_sweep():
                 axes[key] = [f"{key}={v}" for v in itertools.islice(o.sweep_string_iterator(), MAX_POINTS + 1)]
                 if not axes[key]:

@@ -11,8 +11,9 @@ file: a rejected point costs microseconds. The formulas are the ones the experim
 - decode budget per ``generate`` call: ``floor(max_seq_len / max_rounds) * max_rounds * min(tpr, max_seqs)``; the
   prefill samples one more token per admitted sequence, and a budget short of the ask truncates sequences evenly.
 
-Checks that need only the config run first (``early_refusals``), so that a point asking for a billion sequences is
-refused by arithmetic before anything the size of its workload is built.
+Checks that need only the config run first (``early_refusals``); a point whose prompts would be too many to build
+(``too_big_to_build``: a billion sequences, say) is refused with them alone, by arithmetic, before anything the
+size of its workload is built.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from m9.config import M9Config
-from m9.sizes import kv_bytes_per_token, state_bytes, weight_bytes
+from m9.sizes import kv_bytes_per_token, kv_cache_bytes, state_bytes, weight_bytes
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -102,7 +103,7 @@ def _memory_refusal(cfg: M9Config, memory: Optional[int], pages: int, prefill_si
     """Weights, KV cache at ``pages`` and the engine's state against one chip's share, or nothing. The reason
     names the keys of its largest part."""
     e = cfg.engine
-    kv, weights, state = kv_bytes_per_token(cfg) * e.page_size * pages, weight_bytes(cfg), state_bytes(cfg, prefill_size)
+    kv, weights, state = kv_cache_bytes(cfg, pages), weight_bytes(cfg), state_bytes(cfg, prefill_size)
     if memory is None or kv + weights + state <= e.hbm_utilization * memory:
         return []
     at_least = "at least " if lower_bound else ""
@@ -155,11 +156,15 @@ def early_refusals(cfg: M9Config, device_memory: Optional[int]) -> list[str]:
     if s.max_rounds > e.max_seq_len:
         problems.append(f"scheduler.max_rounds={s.max_rounds} > engine.max_seq_len={e.max_seq_len}: the decode loop "
                         "would never run")
-    # the pages the estimate will ask for (text prompts: at least one token each), and at least Levanter's default
-    # prefill of one full sequence
     pages, exact = _pages_before_inputs(cfg)
-    prefill = e.max_prefill_size if e.max_prefill_size is not None else e.page_size * e.pages_per_seq
-    return problems + _memory_refusal(cfg, device_memory, pages, prefill, lower_bound=not exact)
+    return problems + _memory_refusal(cfg, device_memory, pages, _prefill_before_inputs(cfg), lower_bound=not exact)
+
+
+def _prefill_before_inputs(cfg: M9Config) -> int:
+    """The prefill buffer as far as the config alone says: ``engine.max_prefill_size``, else at least Levanter's
+    default of one full sequence (m9 widens it to every prompt of the round once their lengths are known)."""
+    e = cfg.engine
+    return e.max_prefill_size if e.max_prefill_size is not None else e.page_size * e.pages_per_seq
 
 
 def _pages_before_inputs(cfg: M9Config) -> tuple[int, bool]:
@@ -173,27 +178,34 @@ def _pages_before_inputs(cfg: M9Config) -> tuple[int, bool]:
 
 
 BUILDABLE_TOKENS = 2**24
-"""The most prompt tokens (prompts x slot length) built for a point the planner refuses but the user runs anyway
-(``trial.enforce_plan=false``): enough for any real workload, far below what would exhaust the planning process."""
+"""The most synthetic prompt tokens built for one point: far beyond any real round, far below what would exhaust
+the planning process."""
+BUILDABLE_PROMPTS = 2**16
+"""The most text prompts built (tokenized) for one point."""
 
 
-def buildable(cfg: M9Config) -> bool:
-    """True when the point's prompts are few enough to build whatever the planner says: no more sequences than
-    slots, and at most ``BUILDABLE_TOKENS`` prompt tokens in all."""
-    e = cfg.engine
-    return cfg.num_seqs <= e.max_seqs and cfg.imputed_num_prompts * e.max_seq_len <= BUILDABLE_TOKENS
+def too_big_to_build(cfg: M9Config) -> Optional[str]:
+    """Why the point's prompts are too many to build in the planning process, or None (then they are built, and
+    planned from their real lengths, whatever else the plan says)."""
+    w, n = cfg.workload, cfg.imputed_num_prompts
+    if w.prompt_source == "synthetic" and n * w.prompt_len > BUILDABLE_TOKENS:
+        return (f"workload.num_prompts={n} x workload.prompt_len={w.prompt_len} = {n * w.prompt_len} prompt tokens > "
+                f"the {BUILDABLE_TOKENS} m9 builds for one point")
+    if w.prompt_source != "synthetic" and n > BUILDABLE_PROMPTS:
+        return f"workload.num_prompts={n} text prompts > the {BUILDABLE_PROMPTS} m9 tokenizes for one point"
+    return None
 
 
 def refused(cfg: M9Config, reasons: list[str]) -> Plan:
-    """The plan of a point refused before its prompts were built."""
+    """The plan of a point refused before its prompts were built (``too_big_to_build``)."""
     e, budget = cfg.engine, decode_budget(cfg)
-    prefill = e.max_prefill_size if e.max_prefill_size is not None else e.page_size * e.pages_per_seq
-    kv = kv_bytes_per_token(cfg) * e.page_size * e.max_pages if e.max_pages is not None else None
+    kv = kv_cache_bytes(cfg, e.max_pages) if e.max_pages is not None else None
     return Plan(max_pages=e.max_pages, max_prefill_size=e.max_prefill_size, prompt_lens=(), pages_per_seq_est=None,
                 pages_required_est=None, decode_budget=budget,
                 tokens_requested=cfg.num_seqs * cfg.workload.max_new_tokens,
                 predicted_generated=_generated_total(cfg, budget), predicted_pages_in_use=None, kv_cache_bytes=kv,
-                weight_bytes=weight_bytes(cfg), state_bytes=state_bytes(cfg, prefill), rejections=tuple(reasons))
+                weight_bytes=weight_bytes(cfg), state_bytes=state_bytes(cfg, _prefill_before_inputs(cfg)),
+                rejections=tuple(reasons))
 
 
 def make_plan(cfg: M9Config, inputs: Inputs) -> Plan:
@@ -205,8 +217,8 @@ def make_plan(cfg: M9Config, inputs: Inputs) -> Plan:
     prompt_tokens, longest = sum(lens), max(lens)
     # Unset, the prefill buffer holds every prompt of the round (as max_pages holds every sequence): Levanter's own
     # default is one full sequence, which silently leaves prompts unserved once they outgrow it.
-    prefill_size = e.max_prefill_size if e.max_prefill_size is not None else e.page_size * max(
-        e.pages_per_seq, _ceil_div(prompt_tokens, e.page_size))
+    prefill_size = e.max_prefill_size if e.max_prefill_size is not None else max(
+        _prefill_before_inputs(cfg), e.page_size * _ceil_div(prompt_tokens, e.page_size))
     pages_per_seq = [_ceil_div(n + w.max_new_tokens, e.page_size) for n in seq_lens]
     pages_per_seq_est, pages_required = max(pages_per_seq), sum(pages_per_seq)
     max_pages = e.max_pages if e.max_pages is not None else pages_required
@@ -260,7 +272,7 @@ def make_plan(cfg: M9Config, inputs: Inputs) -> Plan:
         tokens_requested=tokens_requested,
         predicted_generated=generated,
         predicted_pages_in_use=predicted_pages,
-        kv_cache_bytes=kv_bytes_per_token(cfg) * e.page_size * max_pages,
+        kv_cache_bytes=kv_cache_bytes(cfg, max_pages),
         weight_bytes=weight_bytes(cfg),
         state_bytes=state_bytes(cfg, prefill_size),
         rejections=tuple(problems),

@@ -12,24 +12,24 @@ from m9.inputs import checkpoint, device, prompts
 from m9.outcome.outcome import Outcome, job_lost, planned, refused, rejected
 from m9.outcome.repeats import combine
 from m9.outcome.status import FailureKind, Status
-from m9.plan import Inputs, Plan, buildable, early_refusals, make_plan
+from m9.plan import Inputs, Plan, early_refusals, make_plan, too_big_to_build
 from m9.plan import refused as refused_plan
 from m9.record import tracking
 from m9.record.journal import make_record, point_params, write_record
 from m9.record.provenance import JobInfo
 from m9.run import multihost, progress
+from m9.run.child import fault_gate
 from m9.run.protocol import ProgressEvent
 from m9.run.trial import run_trial
 
 
 def plan_point(cfg: M9Config) -> Plan:
     """The planning edge: the chip's memory and the point's inputs are read here and handed to the planner's
-    arithmetic; the prompts are built only once the sizes are known to be sound (or, with
-    ``trial.enforce_plan=false``, small enough to build for a point the user wants to watch fail)."""
+    arithmetic; the prompts are built unless there are too many to build, which the config alone tells."""
     memory = device.memory_bytes(cfg.accelerator)
-    early = early_refusals(cfg, memory)
-    if early and (cfg.trial.enforce_plan or not buildable(cfg)):
-        return refused_plan(cfg, early)
+    too_big = too_big_to_build(cfg)
+    if too_big:
+        return refused_plan(cfg, early_refusals(cfg, memory) or [too_big])
     built = prompts.build(cfg)
     return make_plan(cfg, Inputs(built.lengths, len(built.stop_ids), memory,
                                  checkpoint.max_position_embeddings(cfg.model)))
@@ -46,9 +46,12 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
     for warning in plan.warnings:
         progress.warn_once(warning)
     run_id, store_errors = None, []
-    if cfg.trial.plan_only:
+    gate = fault_gate(cfg)  # the command line was refused for it; a job whose environment differs is refused here
+    if gate:
+        outcome = refused(gate)
+    elif cfg.trial.plan_only:
         outcome = planned(plan) if plan.accepted else rejected(plan)
-    elif plan.accepted or (not cfg.trial.enforce_plan and plan.sized):
+    elif _runs(cfg, plan):
         print(f"[m9] point {job.job_num} ({job.label}): running, log {point.trials(cfg.trial.repeats)[0].log}",
               flush=True)
         run_id = _guarded(job, store_errors, lambda: tracking.start_point(cfg.tracking, job, point_params(cfg, plan)))
@@ -69,6 +72,12 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
     artifacts = [point.config, *(p for t in point.trials(cfg.trial.repeats) for p in (t.log, t.result))]
     return _record(cfg.tracking, job, point_params(cfg, plan), outcome, artifacts, run_id, store_errors,
                    tracked=not cfg.trial.plan_only)
+
+
+def _runs(cfg: M9Config, plan: Plan) -> bool:
+    """Whether the point's trial runs: the planner accepted it, or the user overrules the planner
+    (``trial.enforce_plan=false``) for a point it could size."""
+    return plan.accepted or (not cfg.trial.enforce_plan and plan.sized)
 
 
 def record_lost(cfg: M9Config, job: JobInfo, signature: str, kind: FailureKind, logs: tuple[str, ...] = ()) -> Outcome:
@@ -107,8 +116,8 @@ def _run_peer(cfg: M9Config, job: JobInfo) -> Outcome:
     """Process ``job.rank > 0`` of a multi-process point: the same trial beside process 0, its outcome left for
     process 0 to record (nothing of its own goes to the journal or the store)."""
     plan = plan_point(cfg)
-    if not plan.accepted and cfg.trial.enforce_plan:
-        return rejected(plan)  # process 0 records the rejection
+    if cfg.trial.plan_only or fault_gate(cfg) or not _runs(cfg, plan):
+        return planned(plan) if plan.accepted else rejected(plan)  # process 0 records the point as it sees it
     where = job.point_dir.for_rank(job.rank)
     where.path.mkdir(parents=True, exist_ok=True)
     print(f"[m9] point {job.job_num} rank {job.rank}/{job.processes}: running, log {where.trials(1)[0].log}",

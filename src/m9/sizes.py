@@ -22,6 +22,11 @@ def kv_bytes_per_token(cfg: M9Config) -> int:
     return 2 * m.num_layers * m.num_kv_heads * m.head_size * DTYPE_BYTES[cfg.engine.compute_dtype]
 
 
+def kv_cache_bytes(cfg: M9Config, pages: int) -> int:
+    """The KV cache at ``pages`` pages."""
+    return kv_bytes_per_token(cfg) * cfg.engine.page_size * pages
+
+
 def _norm_params(cfg: M9Config) -> int:
     return (2 * cfg.model.num_layers + 1) * cfg.model.hidden_dim
 

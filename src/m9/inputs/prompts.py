@@ -3,7 +3,7 @@
 Sources, one per point: synthetic token ids (the default: ``workload.prompt_len`` ids drawn below the model's
 vocabulary), text prompts (``workload.prompts``), a file (``workload.prompt_file``), or a template
 (``workload.prompt_template``, ``{i}`` the prompt's index). Text is tokenized with the point's tokenizer
-(``m9.tokenizer``), so the planner sizes
+(``m9.inputs.tokenizer``), so the planner sizes
 pages and prefill from the real lengths. Stop sequences are tokenized alone, as servers do.
 """
 

@@ -37,7 +37,7 @@ class JobInfo:
     shared: tuple[str, ...] = ()
     """Overrides every point of its sweep shares: said once for the sweep, left out of the point's label."""
     rank: int = 0
-    """This process's rank when the point runs as several processes (``m9.multihost``); only rank 0 records."""
+    """This process's rank when the point runs as several processes (``m9.run.multihost``); only rank 0 records."""
     processes: int = 1
     """How many processes run the point."""
 

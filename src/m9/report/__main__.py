@@ -2,6 +2,6 @@
 
 import sys
 
-from m9.report.command.command import main
+from m9.report.command import main
 
 sys.exit(main())

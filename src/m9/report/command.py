@@ -69,7 +69,7 @@ def load(ref: Optional[str], cfg: TrackingConfig, sweeps_dir: Path = SWEEPS_DIR)
 
 def _from_dir(path: Path) -> Sweep:
     meta = read_sweep_meta(path) or {}
-    answer = SearchAnswer.from_json(meta["search"]) if meta.get("search") else None
+    answer = SearchAnswer.from_json(meta["search"]) if SearchAnswer.readable(meta.get("search")) else None
     return Sweep(path.name, read_sweep(path), meta.get("command", ""), meta.get("parent_run_id"), path, answer)
 
 

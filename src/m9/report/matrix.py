@@ -72,9 +72,9 @@ def row(entry: PointRecord, sla: tuple[Condition, ...] = (), common: tuple[str, 
     return (
         str(entry.job_num),
         "`" + (" ".join(own) or "default") + "`",
-        str(entry.max_seqs),
-        str(entry.max_pages),
-        str(entry.prompts),
+        _or_dash(entry.max_seqs),
+        _or_dash(entry.max_pages),  # unsized when the planner refused the point before building its prompts
+        _or_dash(entry.prompts),
         prompt_tokens(entry),
         status_label(entry.outcome),
         _value(metrics, "round_total_s", "{:.3f}s") if passed else "-",

@@ -3,6 +3,7 @@ use against capacity; and two sweeps' throughput on one chart."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -85,7 +86,8 @@ def pages(entries: list[PointRecord], knob: Optional[str], path: Path, title: st
     xs, xlabel = _x(entries, knob)
     order = sorted(range(len(entries)), key=lambda i: xs[i])
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    ax.plot([xs[i] for i in order], [entries[i].max_pages for i in order], ":", marker="_", markersize=22,
+    capacity = [entries[i].max_pages if entries[i].max_pages is not None else math.nan for i in order]  # unsized
+    ax.plot([xs[i] for i in order], capacity, ":", marker="_", markersize=22,
             markeredgewidth=2, color="tab:blue", label="capacity (max_pages)")
     measured = [(xs[i], entries[i]) for i in order if "pages_in_use" in entries[i].metrics]
     if measured:

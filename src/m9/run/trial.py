@@ -20,7 +20,7 @@ from m9.outcome.outcome import Outcome
 from m9.outcome.status import Status
 from m9.plan import Plan
 from m9.run import warm
-from m9.run.child import ChildExit, fault_gate, kill, rss_bytes, spawn
+from m9.run.child import ChildExit, kill, rss_bytes, spawn
 from m9.run.files import TrialDir
 from m9.run.protocol import ProgressEvent, TrialRequest, read_event
 
@@ -35,9 +35,6 @@ def run_trial(cfg: M9Config, plan: Plan, trial: TrialDir,
     the warm worker (started, or restarted, as needed) and the worker is discarded after anything but a pass; with
     ``fresh`` it runs in a new interpreter of its own. ``processes`` > 1: the child joins the point's JAX
     distributed runtime (``m9.run.multihost``)."""
-    problem = fault_gate(cfg)
-    if problem:  # checked when the command line was; an engine child must never start with it anyway
-        raise RuntimeError(problem)
     built = prompts.build(cfg)
     trial.path.mkdir(parents=True, exist_ok=True)
     trial.write_request(TrialRequest(config=cfg, max_pages=plan.max_pages, max_prefill_size=plan.max_prefill_size,

@@ -1,4 +1,4 @@
-"""Sweeps as a whole: expanding and checking points, searching a boundary, resuming, and the sweep's own record.
+"""Sweeps as a whole: expanding and checking points, resuming, searching a boundary, and the answer it gives.
 
 The Hydra sweeper plugins in ``hydra_plugins/m9_sweepers`` are thin; the work lives here.
 """

@@ -82,6 +82,12 @@ class SearchAnswer:
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "rows": [{**asdict(r), "boundary": r.boundary.to_json()} for r in self.rows]}
 
+    @staticmethod
+    def readable(data: Any) -> bool:
+        """True for an answer in this form (a search recorded by an older m9 is reported from its points)."""
+        rows = data.get("rows") if isinstance(data, Mapping) else None
+        return isinstance(rows, list) and all(isinstance(r, Mapping) and "boundary" in r for r in rows)
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "SearchAnswer":
         return cls(**{**data, "sla": tuple(data["sla"]), "rows": tuple(SearchRow.from_json(r) for r in data["rows"])})

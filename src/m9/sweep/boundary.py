@@ -106,8 +106,15 @@ def _runtime_search(driver: Driver, spec: BoundarySpec, rows: list[_Row]) -> Non
         wanted = [(row, v) for row in rows if row.runtime is not None for v in row.runtime.next_values()]
         if not wanted:
             return
-        points = [(row.point(spec.knob, v), driver.compose(row.point(spec.knob, v))) for row, v in wanted]
-        for (row, v), outcome in zip(wanted, driver.run(points)):
+        runnable = []
+        for row, v in wanted:  # the planner bisected: a value it never probed may be one the schema refuses
+            try:
+                runnable.append((row, v, driver.compose(row.point(spec.knob, v))))
+            except ConfigError as exc:
+                driver.settle(row.point(spec.knob, v))
+                row.runtime.add(v, Observation(Status.REJECTED, signature=str(exc)))
+        outcomes = driver.run([(row.point(spec.knob, v), cfg) for row, v, cfg in runnable])
+        for (row, v, _), outcome in zip(runnable, outcomes):
             row.runtime.add(v, observe(outcome, spec.sla))
 
 
@@ -115,9 +122,11 @@ def _answer(spec: BoundarySpec, row: _Row) -> SearchRow:
     """A row's answer: the runtime search's boundary over the range, with the planner's first rejection above it."""
     planned = row.planner.result()
     found = planned
-    if row.runtime is not None:
-        found = dataclasses.replace(row.runtime.result(), high=spec.high, first_rejection=planned.first_rejection,
-                                    rejection_reason=planned.rejection_reason)
+    if row.runtime is not None:  # the first rejection: the runtime search's own (a probe refused in its job), else
+        searched = row.runtime.result()  # the planner's above the range it searched
+        first = searched if searched.first_rejection is not None else planned
+        found = dataclasses.replace(searched, high=spec.high, first_rejection=first.first_rejection,
+                                    rejection_reason=first.rejection_reason)
     return SearchRow(overrides=tuple(row.overrides), boundary=found, planner_ceiling=planned.ceiling,
                      planner_probes=row.planner.trials,
                      rejected_free=sum(1 for obs in row.planner.seen.values() if not obs[0].stable),

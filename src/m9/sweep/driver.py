@@ -153,7 +153,7 @@ class Driver:
     def _job(self, overrides: Sequence[str], key: str) -> JobInfo:
         """The point's identity, made here once and left in its directory for the job that runs it."""
         job = JobInfo(sweep_id=self.sweep_dir.name, job_num=self.job_idx, overrides=tuple(overrides),
-                      output_dir=self.sweep_dir / str(self.job_idx),
+                      output_dir=(self.sweep_dir / str(self.job_idx)).absolute(),  # as Hydra gives the job
                       parent_run_id=self.record.parent_run_id if self.record else None, point_key=key,
                       shared=self.shared)
         self.job_idx += 1

@@ -67,7 +67,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     executor = submitit.AutoExecutor(folder=folder, cluster=cluster, **init)
     shared = set(OmegaConf.structured(BaseQueueConf).keys())
     if cluster == "slurm" and params.get("nodes", 1) * params.get("tasks_per_node", 1) > 1:
-        # a point as several processes (m9.multihost): one that dies ends the step, and its peers with it
+        # a point as several processes (m9.run.multihost): one that dies ends the step, and its peers with it
         params["srun_args"] = [*(params.get("srun_args") or []), "--kill-on-bad-exit=1"]
     executor.update_parameters(**{k if k in shared else f"{cluster}_{k}": v for k, v in params.items()})
     sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
