@@ -1,5 +1,6 @@
-"""The accelerator check: a length-fixed sweep of the ``llama3_8b`` shape (random bf16 weights) on one chip, with
-the planner's predictions beside what the engine measured and where each point sits on the roofline.
+"""The accelerator check: a length-fixed sweep of the ``llama3_8b`` shape (random bf16 weights) over every chip of
+the machine it runs on (the model axis of the mesh; ``--chips`` to choose), with the planner's predictions beside
+what the engine measured, one chip's bytes of weights and KV cache, and where each point sits on the roofline.
 
 Meant for a machine with an accelerator, as one prepared run of at most ~8 minutes (a hard ``--budget-s``); the
 sweep's points are independent, so whatever finished before the budget is reported:
@@ -22,9 +23,11 @@ import time
 from pathlib import Path
 
 from m9.record.journal import read_sweep
+from m9.record.provenance import local_device_kind
 
-COLUMNS = ["max_seqs", "status", "round_avg_tok_s", "pages_in_use (pred)", "generated (pred)", "achieved GB/s",
-           "roofline_frac", "arith_intensity", "peak_rss GiB"]
+COLUMNS = ["max_seqs", "mesh", "status", "round_avg_tok_s", "pages_in_use (pred)", "generated (pred)",
+           "weights GiB/chip (pred)", "KV GiB/chip (pred)", "achieved GB/s", "roofline_frac", "arith_intensity",
+           "peak_rss GiB"]
 
 
 def _row(record) -> list[str]:
@@ -34,13 +37,24 @@ def _row(record) -> list[str]:
     def val(key: str, fmt: str) -> str:
         return fmt.format(m[key]) if key in m else "-"
 
-    return [str(record.max_seqs),
+    def per_chip(key: str) -> str:
+        got = f"{m[key] / 2**30:.2f}" if key in m else "-"
+        return f"{got} ({m[f'predicted_{key}'] / 2**30:.2f})" if f"predicted_{key}" in m else got
+
+    return [str(record.max_seqs), str(record.mesh),
             record.status if not record.outcome.failure_kind else f"fail ({record.outcome.failure_kind})",
             val("round_avg_tok_s", "{:.1f}"),
-            f"{int(m['pages_in_use']) if measured else '-'} ({int(m['predicted_pages_in_use'])})",
+            f"{int(m['pages_in_use']) if measured else '-'} ({int(m.get('predicted_pages_in_use', -1))})",
             f"{int(m['round_total_generated']) if measured else '-'} ({int(m['predicted_round_total_generated'])})",
+            per_chip("weight_bytes_per_chip"), per_chip("kv_cache_bytes_per_chip"),
             val("achieved_gbps", "{:.1f}"), val("roofline_frac", "{:.3f}"), val("arith_intensity", "{:.1f}"),
             f"{m['peak_rss_bytes'] / 2**30:.1f}" if "peak_rss_bytes" in m else "-"]
+
+
+def _machine_chips() -> int:
+    """The accelerators of this machine, counted without JAX (NVIDIA GPUs by nvidia-smi); 1 when none is seen."""
+    kind = local_device_kind()
+    return int(kind.rsplit(" x", 1)[1]) if kind.startswith("gpu:") else 1
 
 
 def main() -> int:
@@ -49,13 +63,16 @@ def main() -> int:
     ap.add_argument("--model", default="llama3_8b")
     ap.add_argument("--max-seqs", default="16,64,128")
     ap.add_argument("--max-new-tokens", type=int, default=256)
+    ap.add_argument("--chips", type=int, help="chips on the model axis (default: every chip of this machine)")
     ap.add_argument("--budget-s", type=float, default=420.0, help="the whole sweep's wall-clock limit")
     ap.add_argument("--out", type=Path, default=Path("accelerator_check"))
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     sweep_dir = (a.out / "sweep").resolve()
     dtype = "float32" if a.accelerator == "cpu" else "bfloat16"
+    chips = a.chips or _machine_chips()
     argv = [sys.executable, "-m", "m9", "-m", f"model={a.model}", f"accelerator={a.accelerator}",
+            f"accelerator.chips_per_host={chips}",
             "scheduler=length_fixed", "workload.length_fixed=true", f"engine.max_seqs={a.max_seqs}",
             "engine.max_seq_len=512", "engine.page_size=64", f"engine.compute_dtype={dtype}",
             f"workload.max_new_tokens={a.max_new_tokens}", "workload.prompt_len=32", "workload.n_rounds=2",

@@ -22,7 +22,7 @@ BATTERY = [
     (["engine.max_sex=8"], "engine.max_sex: Key 'max_sex' not in 'EngineConfig'"),
     (["+engine.foo=1"], "engine.foo: not a key of EngineConfig"),
     (["enginex.a=1"], "enginex: Key 'enginex' not in 'M9Config'"),
-    (["model=gpt5"], "model: no option 'gpt5' (available: llama3_8b, tiny)"),
+    (["model=gpt5"], "model: no option 'gpt5' (available: llama3_70b, llama3_8b, tiny)"),
     (["scheduler=nope"], "scheduler: no option 'nope' (available: default, length_fixed, m6)"),
     (["scheduler.max_queued_tokens=4"], "scheduler.max_queued_tokens=4 must be >= max(engine.max_seqs=8"),
     (["-m", "scheduler.max_tokens_per_round=8,600"], "scheduler.max_queued_tokens=512 must be >= max("),
@@ -124,7 +124,7 @@ def test_glob_over_a_group_is_one_point_per_option():
     (["-m", "engine.max_seqs=range(1,100000)", "workload.prompt_len=range(1,100)"],
      "the sweep has more than 4096 points; m9 checks and runs at most 4096 per command"),
     (["-m", "nope=glob(*)"], "nope: glob(*) gives no value (a glob() matches the options of a config group)"),
-    (["model=glob(*)"], "model: llama3_8b,tiny is a sweep; add -m to run one point per value"),
+    (["model=glob(*)"], "model: llama3_70b,llama3_8b,tiny is a sweep; add -m to run one point per value"),
 ])
 def test_what_a_grid_cannot_run_is_one_line(line, message):
     with pytest.raises(compose.BadInput) as err:

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from m9.record.probe import PROBE_TIMEOUT_S
+from m9.run.files import TrialDir
 
 
 def _m9(args: list[str], cwd, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -85,7 +86,7 @@ def test_plan_only_sweep_prints_verdicts_without_running(tmp_path):
                 f"hydra.sweep.dir={tmp_path}/sweep"], cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "4 points, 0 pass, 0 fail, 1 rejected, 3 planned" in proc.stdout
-    assert "| 124 | 4096 | 124 | 32 | PLANNED |" in proc.stdout and "predicted pages_in_use=4092" in proc.stdout
+    assert "| 124 | 1x4 | 4096 | 124 | 32 | PLANNED |" in proc.stdout  # a v5p host's 4 chips and "predicted pages_in_use=4092" in proc.stdout
     assert "(est. 4125 pages needed)" in proc.stdout
     assert "[m9] boundary: the planner accepts through engine.max_seqs=124" in proc.stdout
     assert not list((tmp_path / "sweep").glob("*/trial.log"))
@@ -178,3 +179,29 @@ def test_a_running_point_is_live_in_mlflow(tmp_path):
     assert max(pages) <= run.data.metrics["pages_in_use"]
     exp = client.get_experiment_by_name("m9")
     assert exp.tags.get("mlflow.experimentKind") == "custom_model_development"  # the UI opens on its runs
+
+
+@pytest.mark.slow
+def test_a_sweep_over_the_model_axis_records_its_mesh(tmp_path):
+    """``-m mesh.model=1,2,4`` on a CPU host made into 4 devices: every point decodes the same tokens, and its mesh
+    and one chip's bytes are in MLflow and the matrix."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = _m9(["-m", "mesh.model=1,2,4", "accelerator.chips_per_host=4", "model.num_kv_heads=4",
+                "engine.max_seqs=4", "engine.max_seq_len=64", "workload.prompt_len=8", "workload.max_new_tokens=8",
+                "workload.n_rounds=1", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for job, mesh in enumerate(("1x1", "1x2", "1x4")):
+        assert f"| {job} | `mesh.model={mesh[2]}` | 4 | {mesh} |" in proc.stdout
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("m9").experiment_id], "tags.kind = 'point'",
+                              order_by=["tags.job_num ASC"])
+    assert [r.data.tags["mesh"] for r in runs] == ["1x1", "1x2", "1x4"]
+    assert [r.data.params["resolved.mesh"] for r in runs] == ["1x1", "1x2", "1x4"]
+    kv = [r.data.metrics["kv_cache_bytes_per_chip"] for r in runs]
+    assert kv[0] == 2 * kv[1] == 4 * kv[2] and all(r.data.tags["status"] == "pass" for r in runs)
+    assert all(r.data.metrics["kv_cache_bytes_per_chip"] == r.data.metrics["predicted_kv_cache_bytes_per_chip"]
+               for r in runs)
+    digests = {TrialDir(tmp_path / "sweep" / str(j)).read_result().rounds[0].tokens_digest for j in range(3)}
+    assert len(digests) == 1  # the same tokens on 1, 2 and 4 chips

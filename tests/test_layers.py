@@ -67,7 +67,7 @@ def test_only_the_tracking_package_imports_mlflow():
 
 def test_only_the_engine_adapter_imports_jax_and_levanter():
     importers = {m for m in MODULES if _top(_imports(m)) & ENGINE_LIBS}
-    assert importers == {"m9.engine.model", "m9.engine.session", "m9.engine.worker"}, sorted(importers)
+    assert importers == {"m9.engine.mesh", "m9.engine.model", "m9.engine.session", "m9.engine.worker"}, sorted(importers)
 
 
 def test_nothing_below_the_entry_point_sees_hydra():

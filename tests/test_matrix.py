@@ -15,7 +15,7 @@ def _record(job: int, max_seqs: int, status: Status, max_pages, kind=None, signa
     return PointRecord("s", job, (f"engine.max_seqs={max_seqs}", "tracking=none"), f"s/{job}", f"k{job}",
                        Outcome(status, kind, signature, metrics),
                        {"engine.max_seqs": max_seqs, "resolved.max_pages": max_pages, "resolved.num_prompts": max_seqs,
-                        "resolved.prompt_tokens": "16"})
+                        "resolved.prompt_tokens": "16", "resolved.mesh": "1x1"})
 
 
 RECORDS = [
@@ -30,8 +30,8 @@ RECORDS = [
 
 def test_a_point_refused_before_it_was_sized_shows_a_dash_and_the_report_still_draws(tmp_path):
     rows = {r[0]: r for r in (matrix.row(e, common=("tracking=none",)) for e in RECORDS)}
-    assert rows["2"][2:5] == ("1000000000", "-", "1000000000") and rows["2"][6] == "REJECTED"
-    assert rows["1"][6] == "FAIL (out_of_pages)" and rows["0"][1] == "`engine.max_seqs=2`"
+    assert rows["2"][2:6] == ("1000000000", "1x1", "-", "1000000000") and rows["2"][7] == "REJECTED"
+    assert rows["1"][7] == "FAIL (out_of_pages)" and rows["0"][1] == "`engine.max_seqs=2`"
     files = report.write(report.Sweep("s", RECORDS), tmp_path)
     text = (tmp_path / "report.md").read_text()
     assert "stable through engine.max_seqs=2; engine.max_seqs=4+ fails at runtime (1 out_of_pages" in text

@@ -86,8 +86,8 @@ def test_length_fixed_turns_a_short_budget_into_a_rejection():
         (["scheduler.max_rounds=1024"], "scheduler.max_rounds=1024 > engine.max_seq_len=512"),
         (["model=llama3_8b", "accelerator.memory_gib=16"], "GiB of one cpu chip"),
         (["engine.max_seq_len=300000000"], "engine.max_seqs=8 x engine.max_seq_len=300000000: engine state 326."),
-        (["model=llama3_8b", "accelerator=h100_80gb", "engine.compute_dtype=bfloat16", "engine.max_seq_len=4096",
-          "engine.max_seqs=256", "workload.max_new_tokens=4000"],
+        (["model=llama3_8b", "accelerator=h100_80gb", "mesh.model=1", "engine.compute_dtype=bfloat16",
+          "engine.max_seq_len=4096", "engine.max_seqs=256", "workload.max_new_tokens=4000"],
          "KV cache 125.50 GiB (64256 pages x 16 tokens x 128 KiB/token) + weights 14.96 GiB > "
          "engine.hbm_utilization=0.9 x 79.6 GiB of one h100_80gb chip"),
     ],
@@ -160,3 +160,53 @@ def test_the_memory_check_counts_the_engine_state_that_grows_with_slots_and_thei
     small = plan_point(compose_m9(["engine.max_seq_len=4096", "workload.max_new_tokens=16",
                                    f"accelerator.memory_gib={plan.state_bytes / 2**30}"]))
     assert not small.accepted and small.rejections[0].startswith("engine.max_seqs=8 x engine.max_seq_len=4096")
+
+
+H100_8B = ["model=llama3_8b", "accelerator=h100_80gb", "engine.compute_dtype=bfloat16", "engine.max_seq_len=4096",
+           "engine.max_seqs=256", "workload.max_new_tokens=4000"]
+
+
+def test_the_mesh_defaults_to_every_chip_of_a_host_and_the_planner_checks_one_chips_share():
+    cfg = compose_m9(H100_8B)  # 125.5 GiB of KV cache: refused on one chip (above), planned over the host's 8
+    plan = plan_point(cfg)
+    assert cfg.mesh_shape == (1, 8) and plan.accepted, plan.rejections
+    assert plan.kv_cache_bytes_per_chip * 8 == plan.kv_cache_bytes  # kv_head (8 KV heads) split 8 ways
+    # q/k/v, the output projection and the MLP split; embeddings, LM head and norms on every chip
+    tables = (2 * 128256 * 4096 + (2 * 32 + 1) * 4096) * 2
+    assert plan.weight_bytes_per_chip == (plan.weight_bytes - tables) // 8 + tables
+    assert compose_m9(["accelerator=cpu"]).mesh_shape == (1, 1)
+
+
+def test_the_70b_preset_plans_over_eight_h100s_and_is_refused_on_one_with_its_per_chip_numbers():
+    shape = ["model=llama3_70b", "accelerator=h100_80gb", "engine.compute_dtype=bfloat16", "engine.max_seqs=32",
+             "engine.max_seq_len=4096", "workload.max_new_tokens=2048"]
+    assert plan_point(compose_m9(shape)).accepted
+    (reason,) = plan_point(compose_m9([*shape, "mesh.model=1"])).rejections
+    assert reason.startswith("model.name=llama3_70b: engine state") and "weights 131.42 GiB >" in reason
+    assert reason.endswith("x 79.6 GiB of one h100_80gb chip (mesh 1x1)")
+    (half,) = plan_point(compose_m9([*shape, "mesh.model=2"])).rejections  # 2 chips: still too big for each
+    assert "weights 67.67 GiB (of 131.42 GiB over mesh.model=2)" in half and "/ 2 chips)" in half
+
+
+@pytest.mark.parametrize("overrides,reason", [
+    (["accelerator.chips_per_host=4", "mesh.model=4"],
+     "mesh.model=4: model.num_kv_heads=2 not divisible by it (mesh.axes splits kv_head, heads, mlp over the model axis)"),
+    (["mesh.model=8"], "mesh.data=1 x mesh.model=8 = 8 chips > accelerator.chips_per_host=1 of one cpu host"),
+    (["accelerator=h100_80gb", "mesh.data=2"], "mesh.data=2 x mesh.model=8 = 16 chips > accelerator.chips_per_host=8"),
+    (["accelerator.chips_per_host=3", "mesh.axes=[mlp]"], "mesh.model=3: model.intermediate_dim=128 not divisible"),
+])
+def test_a_mesh_the_host_cannot_give_or_the_model_cannot_split_is_refused_before_anything_runs(overrides, reason,
+                                                                                              monkeypatch):
+    monkeypatch.setattr("m9.run.child.spawn", lambda *a, **k: pytest.fail("an engine child was started"))
+    plan = plan_point(compose_m9(overrides))
+    assert plan.rejections == (next(r for r in plan.rejections if reason in r),)
+
+
+def test_what_the_mesh_leaves_on_every_chip_is_counted_whole():
+    split = plan_point(compose_m9(["accelerator.chips_per_host=2"]))  # tiny model over 2: kv_head, heads, mlp
+    whole = plan_point(compose_m9(["accelerator.chips_per_host=2", "mesh.axes=[heads,mlp]"]))  # Levanter's default
+    assert split.kv_cache_bytes_per_chip * 2 == split.kv_cache_bytes
+    assert whole.kv_cache_bytes_per_chip == whole.kv_cache_bytes  # kv_head not split: the cache on every chip
+    assert whole.weight_bytes_per_chip > split.weight_bytes_per_chip  # and the q/k/v projections too
+    vocab = plan_point(compose_m9(["accelerator.chips_per_host=3", "mesh.model=3", "mesh.axes=[vocab]"]))
+    assert vocab.weight_bytes > split.weight_bytes  # 256 tokens padded to 258 for 3 shards

@@ -70,19 +70,20 @@ def test_report_matches_the_store_and_draws_valid_plots(tmp_path):
     assert set(rows) == {c.data.tags["job_num"] for c in children}
     for run in children:
         row, tags, metrics = rows[run.data.tags["job_num"]], run.data.tags, run.data.metrics
-        assert row[2] == run.data.params["engine.max_seqs"] and row[3] == run.data.params["resolved.max_pages"]
-        assert row[5] == run.data.params["resolved.prompt_tokens"] == "16"
+        assert row[2] == run.data.params["engine.max_seqs"] and row[4] == run.data.params["resolved.max_pages"]
+        assert row[3] == run.data.params["resolved.mesh"] == "1x1"
+        assert row[6] == run.data.params["resolved.prompt_tokens"] == "16"
         expected = {"pass": "PASS", "rejected": "REJECTED"}.get(tags["status"], f"FAIL ({tags.get('failure_kind')})")
-        assert row[6] == expected
+        assert row[7] == expected
         if tags["status"] == "pass":
-            assert row[7] == f"{metrics['round_total_s']:.3f}s" and row[8] == f"{metrics['round_avg_tok_s']:.1f}"
-            assert f"pages_in_use={int(metrics['pages_in_use'])}" in row[9]
+            assert row[8] == f"{metrics['round_total_s']:.3f}s" and row[9] == f"{metrics['round_avg_tok_s']:.1f}"
+            assert f"pages_in_use={int(metrics['pages_in_use'])}" in row[10]
             assert metrics["roofline_frac"] == pytest.approx(metrics["achieved_gbps"] / 20)
-            assert f"roofline {metrics['roofline_frac']:.3g} of 20 GB/s, {metrics['arith_intensity']:.1f} FLOP/B" in row[9]
+            assert f"roofline {metrics['roofline_frac']:.3g} of 20 GB/s, {metrics['arith_intensity']:.1f} FLOP/B" in row[10]
             assert f"| {metrics['roofline_frac']:.3g} | {metrics['arith_intensity']:.2f} |" in md.split("## Roofline")[1]
         else:
-            assert tags["signature"][:40] in row[9]
-    statuses = {r[2]: r[6] for r in rows.values()}
+            assert tags["signature"][:40] in row[10]
+    statuses = {r[2]: r[7] for r in rows.values()}
     assert statuses == {"2": "PASS", "4": "PASS", "6": "FAIL (out_of_pages)", "8": "REJECTED"}
     boundary = md.split("## Boundary")[1].split("\n- ")[1].splitlines()[0]
     assert boundary.startswith("stable through engine.max_seqs=4; engine.max_seqs=6+ fails at runtime "

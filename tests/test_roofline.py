@@ -9,7 +9,7 @@ from conftest import compose_m9
 
 from m9.outcome import roofline
 from m9.point import plan_point
-from m9.sizes import kv_bytes_per_token, step_weight_bytes
+from m9.sizes import kv_bytes_per_token, step_weight_bytes, step_weight_bytes_per_chip
 
 # tiny model, float32: KV 2 x 2 layers x 2 kv heads x 16 x 4 B = 512 B/token; matmul parameters
 # 2 x (64*4*16*2 + 64*2*16*2 + 3*64*128) + 256*64 (LM head) = 90,112, norms 5 x 64 = 320; a step reads
@@ -68,3 +68,16 @@ def test_bandwidth_comes_from_the_preset_else_this_hosts_measurement():
     assert roofline.bandwidth(compose_m9(["accelerator.platform=cuda"])) is None
     measured = roofline.bandwidth(compose_m9())
     assert measured > 0 and roofline.bandwidth(compose_m9()) == measured  # once per process
+
+
+def test_on_a_mesh_each_chip_reads_its_shards_and_the_mesh_bandwidth_is_every_chips():
+    one = compose_m9(["engine.max_seqs=2", "accelerator.bandwidth_gbps=10"])
+    two = compose_m9(["engine.max_seqs=2", "accelerator.bandwidth_gbps=10", "accelerator.chips_per_host=2"])
+    m1 = roofline.metrics(one, plan_point(one), (4, 4), 0.001, roofline.bandwidth(one))
+    m2 = roofline.metrics(two, plan_point(two), (4, 4), 0.001, roofline.bandwidth(two))
+    # tiny model over 2 chips: q/k/v, output projection and MLP halved; LM head (256 x 64) and norms on both
+    step_per_chip = (STEP // 4 - 256 * 64 - 320) // 2 * 4 + (256 * 64 + 320) * 4
+    assert step_weight_bytes_per_chip(two) == step_per_chip and step_weight_bytes_per_chip(one) == STEP
+    assert m2["decode_bytes_per_chip"] == 3 * step_per_chip + 108 * KV_TOKEN // 2  # its half of the KV context
+    assert m2["decode_bytes"] == 2 * m2["decode_bytes_per_chip"] and m2["bandwidth_gbps"] == 20
+    assert m2["decode_flops"] == m1["decode_flops"]  # the work is the same; it is spread, not repeated

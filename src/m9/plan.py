@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from m9.config import M9Config
-from m9.sizes import kv_bytes_per_token, kv_cache_bytes, state_bytes, weight_bytes
+from m9.sizes import (kv_bytes_per_token, kv_cache_bytes, kv_cache_bytes_per_chip, state_bytes, weight_bytes,
+                      weight_bytes_per_chip)
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -75,6 +76,10 @@ class Plan:
     """KV cache size at ``max_pages``."""
     weight_bytes: int
     """Model parameters in the compute dtype."""
+    kv_cache_bytes_per_chip: Optional[int]
+    """One chip's part of the KV cache (``kv_head`` split over the model axis)."""
+    weight_bytes_per_chip: int
+    """One chip's part of the weights: its shard of each split array, and every array not split."""
     state_bytes: int
     """Engine buffers that grow with the slots and their length (decode state, page tables, prefill and logits)."""
     rejections: tuple[str, ...]
@@ -100,22 +105,27 @@ class Plan:
 
 def _memory_refusal(cfg: M9Config, memory: Optional[int], pages: int, prefill_size: int, lower_bound: bool
                     ) -> list[str]:
-    """Weights, KV cache at ``pages`` and the engine's state against one chip's share, or nothing. The reason
-    names the keys of its largest part."""
+    """One chip's share of the weights and the KV cache at ``pages``, and the engine's state (on every chip),
+    against one chip's memory, or nothing. The reason names the keys of its largest part."""
     e = cfg.engine
-    kv, weights, state = kv_cache_bytes(cfg, pages), weight_bytes(cfg), state_bytes(cfg, prefill_size)
+    kv, weights = kv_cache_bytes_per_chip(cfg, pages), weight_bytes_per_chip(cfg)
+    state = state_bytes(cfg, prefill_size)
     if memory is None or kv + weights + state <= e.hbm_utilization * memory:
         return []
     at_least = "at least " if lower_bound else ""
+    kv_parts = cfg.shards("kv_head")
     key = {state: f"engine.max_seqs={e.max_seqs} x engine.max_seq_len={e.max_seq_len}",
            weights: f"model.name={cfg.model.name}",
            kv: f"engine.max_pages={pages}" if e.max_pages is not None else
            f"engine.max_pages (unset: {pages} pages for {cfg.num_seqs} sequences)"}[max(state, weights, kv)]
+    data, model = cfg.mesh_shape
     return [f"{key}: engine state {_size(state)} ({e.max_seqs} slots x {e.max_seq_len} positions, prefill and logits) "
             f"+ KV cache {at_least}{_size(kv)} ({at_least}{pages} pages x {e.page_size} tokens x "
-            f"{kv_bytes_per_token(cfg) / 2**10:g} KiB/token) + weights {_size(weights)} > engine.hbm_utilization="
-            f"{e.hbm_utilization} x {memory / 2**30:.1f} GiB of one {cfg.accelerator.name} chip "
-            "(m9 decodes on one chip per process)"]
+            f"{kv_bytes_per_token(cfg) / 2**10:g} KiB/token" + (f" / {kv_parts} chips" if kv_parts > 1 else "")
+            + f") + weights {_size(weights)}" + (f" (of {_size(weight_bytes(cfg))} over mesh.model={model})"
+                                                   if weights < weight_bytes(cfg) else "")
+            + f" > engine.hbm_utilization={e.hbm_utilization} x {memory / 2**30:.1f} GiB of one "
+            f"{cfg.accelerator.name} chip (mesh {data}x{model})"]
 
 
 # --- the plan -------------------------------------------------------------------------------------------------
@@ -140,8 +150,8 @@ def decode_budget(cfg: M9Config) -> int:
 
 def early_refusals(cfg: M9Config, device_memory: Optional[int]) -> list[str]:
     """What is wrong with a point from its config alone: checked before its prompts are built, so that what would be
-    built is known to be of a sound size (no more prompts than slots, synthetic prompts that fit a slot, slots and
-    their buffers that fit the chip)."""
+    built is known to be of a sound size (no more prompts than slots, synthetic prompts that fit a slot, a mesh the
+    host has and the model can be split over, slots and their buffers that fit one chip)."""
     e, s, w = cfg.engine, cfg.scheduler, cfg.workload
     problems = []
     if e.max_seqs < cfg.num_seqs:
@@ -156,8 +166,30 @@ def early_refusals(cfg: M9Config, device_memory: Optional[int]) -> list[str]:
     if s.max_rounds > e.max_seq_len:
         problems.append(f"scheduler.max_rounds={s.max_rounds} > engine.max_seq_len={e.max_seq_len}: the decode loop "
                         "would never run")
+    mesh = _mesh_refusals(cfg)
+    if mesh:
+        return problems + mesh  # a mesh that cannot be built has no per-chip share to check
     pages, exact = _pages_before_inputs(cfg)
     return problems + _memory_refusal(cfg, device_memory, pages, _prefill_before_inputs(cfg), lower_bound=not exact)
+
+
+_SPLIT_SIZES = {"kv_head": "num_kv_heads", "heads": "num_heads", "mlp": "intermediate_dim"}
+"""The model size each split axis has (``vocab`` is padded instead)."""
+
+
+def _mesh_refusals(cfg: M9Config) -> list[str]:
+    """A mesh the host cannot give, or a model its model axis cannot split (JAX would raise inside the engine)."""
+    data, model = cfg.mesh_shape
+    a = cfg.accelerator
+    if data * model > a.chips_per_host:
+        return [f"mesh.data={data} x mesh.model={model} = {data * model} chips > accelerator.chips_per_host="
+                f"{a.chips_per_host} of one {a.name} host"]
+    indivisible = [f"model.{_SPLIT_SIZES[axis]}={getattr(cfg.model, _SPLIT_SIZES[axis])}" for axis in cfg.mesh.axes
+                   if axis in _SPLIT_SIZES and getattr(cfg.model, _SPLIT_SIZES[axis]) % model]
+    if indivisible:
+        return [f"mesh.model={model}: {', '.join(indivisible)} not divisible by it (mesh.axes splits "
+                f"{', '.join(a for a in cfg.mesh.axes if a in _SPLIT_SIZES)} over the model axis)"]
+    return []
 
 
 def _prefill_before_inputs(cfg: M9Config) -> int:
@@ -199,13 +231,16 @@ def too_big_to_build(cfg: M9Config) -> Optional[str]:
 def refused(cfg: M9Config, reasons: list[str]) -> Plan:
     """The plan of a point refused before its prompts were built (``too_big_to_build``)."""
     e, budget = cfg.engine, decode_budget(cfg)
-    kv = kv_cache_bytes(cfg, e.max_pages) if e.max_pages is not None else None
-    return Plan(max_pages=e.max_pages, max_prefill_size=e.max_prefill_size, prompt_lens=(), pages_per_seq_est=None,
+    pages = e.max_pages
+    return Plan(max_pages=pages, max_prefill_size=e.max_prefill_size, prompt_lens=(), pages_per_seq_est=None,
                 pages_required_est=None, decode_budget=budget,
                 tokens_requested=cfg.num_seqs * cfg.workload.max_new_tokens,
-                predicted_generated=_generated_total(cfg, budget), predicted_pages_in_use=None, kv_cache_bytes=kv,
-                weight_bytes=weight_bytes(cfg), state_bytes=state_bytes(cfg, _prefill_before_inputs(cfg)),
-                rejections=tuple(reasons))
+                predicted_generated=_generated_total(cfg, budget), predicted_pages_in_use=None,
+                kv_cache_bytes=kv_cache_bytes(cfg, pages) if pages is not None else None,
+                weight_bytes=weight_bytes(cfg),
+                kv_cache_bytes_per_chip=kv_cache_bytes_per_chip(cfg, pages) if pages is not None else None,
+                weight_bytes_per_chip=weight_bytes_per_chip(cfg),
+                state_bytes=state_bytes(cfg, _prefill_before_inputs(cfg)), rejections=tuple(reasons))
 
 
 def make_plan(cfg: M9Config, inputs: Inputs) -> Plan:
@@ -261,7 +296,8 @@ def make_plan(cfg: M9Config, inputs: Inputs) -> Plan:
     limit = inputs.max_position_embeddings
     if limit is not None and e.max_seq_len > limit:
         warnings.append(f"engine.max_seq_len={e.max_seq_len} > the checkpoint's max_position_embeddings={limit}")
-    problems += _memory_refusal(cfg, inputs.device_memory, max_pages, prefill_size, lower_bound=False)
+    if not _mesh_refusals(cfg):  # a mesh that cannot be built has no per-chip share
+        problems += _memory_refusal(cfg, inputs.device_memory, max_pages, prefill_size, lower_bound=False)
     return Plan(
         max_pages=max_pages,
         max_prefill_size=prefill_size,
@@ -274,6 +310,8 @@ def make_plan(cfg: M9Config, inputs: Inputs) -> Plan:
         predicted_pages_in_use=predicted_pages,
         kv_cache_bytes=kv_cache_bytes(cfg, max_pages),
         weight_bytes=weight_bytes(cfg),
+        kv_cache_bytes_per_chip=kv_cache_bytes_per_chip(cfg, max_pages),
+        weight_bytes_per_chip=weight_bytes_per_chip(cfg),
         state_bytes=state_bytes(cfg, prefill_size),
         rejections=tuple(problems),
         warnings=tuple(warnings),

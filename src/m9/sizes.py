@@ -27,15 +27,50 @@ def kv_cache_bytes(cfg: M9Config, pages: int) -> int:
     return kv_bytes_per_token(cfg) * cfg.engine.page_size * pages
 
 
+def kv_cache_bytes_per_chip(cfg: M9Config, pages: int) -> int:
+    """One chip's part of the KV cache: split over the model axis by ``kv_head`` when the mesh maps it, else all."""
+    return kv_cache_bytes(cfg, pages) // cfg.shards("kv_head")
+
+
 def _norm_params(cfg: M9Config) -> int:
     return (2 * cfg.model.num_layers + 1) * cfg.model.hidden_dim
 
 
+def padded_vocab(cfg: M9Config) -> int:
+    """The vocabulary as the model is built: padded to a multiple of the model axis when ``vocab`` is split."""
+    parts = cfg.shards("vocab")
+    return -(-cfg.model.vocab_size // parts) * parts
+
+
+def _params_per_chip(cfg: M9Config, split: bool) -> int:
+    """Parameters one chip holds (``split``: each array divided as the mesh divides it; else the whole model):
+    q/k/v by ``kv_head``, the output projection by ``heads``, the MLP by ``mlp``, embeddings and LM head by
+    ``vocab``; norms on every chip."""
+    m, E = cfg.model, cfg.model.hidden_dim
+    kv, heads, mlp, vocab = (cfg.shards(a) if split else 1 for a in ("kv_head", "heads", "mlp", "vocab"))
+    qkv = E * (m.num_heads + 2 * m.num_kv_heads) * m.head_size // kv
+    out = m.num_heads * m.head_size * E // heads
+    ffn = 3 * E * m.intermediate_dim // mlp
+    tables = (1 if m.tie_word_embeddings else 2) * padded_vocab(cfg) * E // vocab  # embeddings, LM head
+    return m.num_layers * (qkv + out + ffn) + tables + _norm_params(cfg)
+
+
 def weight_bytes(cfg: M9Config) -> int:
     """Every parameter in the compute dtype (a tied LM head shares the embedding matrix)."""
+    return _params_per_chip(cfg, split=False) * DTYPE_BYTES[cfg.engine.compute_dtype]
+
+
+def weight_bytes_per_chip(cfg: M9Config) -> int:
+    """The weights one chip of the mesh holds: its shard of every split array, and every array not split."""
+    return _params_per_chip(cfg, split=True) * DTYPE_BYTES[cfg.engine.compute_dtype]
+
+
+def step_weight_bytes_per_chip(cfg: M9Config) -> int:
+    """What one decode step reads of the weights on one chip of the mesh: its shards of every multiplied matrix
+    (the LM head by ``vocab``) and the norms (the embedding lookup reads only the rows of the tokens it embeds)."""
     m = cfg.model
-    embedding = 0 if m.tie_word_embeddings else m.vocab_size * m.hidden_dim
-    return (matmul_params(cfg) + embedding + _norm_params(cfg)) * DTYPE_BYTES[cfg.engine.compute_dtype]
+    embedding = 0 if m.tie_word_embeddings else padded_vocab(cfg) * m.hidden_dim // cfg.shards("vocab")
+    return (_params_per_chip(cfg, split=True) - embedding) * DTYPE_BYTES[cfg.engine.compute_dtype]
 
 
 def step_weight_bytes(cfg: M9Config) -> int:

@@ -15,13 +15,14 @@ from typing import Any
 
 from m9.config.checks import ConfigError
 from m9.config.engine import DTYPE_BYTES, EngineConfig, SchedulerConfig
+from m9.config.mesh import MESH_AXES, MeshConfig
 from m9.config.model import ModelConfig
 from m9.config.run import FAULTS, AcceleratorConfig, TrackingConfig, TrialConfig
 from m9.config.workload import PROMPT_SOURCES, WorkloadConfig
 
-__all__ = ["DTYPE_BYTES", "FAULTS", "PROMPT_SOURCES", "SECTIONS", "AcceleratorConfig", "ConfigError", "EngineConfig",
-           "M9Config", "ModelConfig", "SchedulerConfig", "TrackingConfig", "TrialConfig", "WorkloadConfig",
-           "flatten", "from_dict", "to_dict"]
+__all__ = ["DTYPE_BYTES", "FAULTS", "MESH_AXES", "PROMPT_SOURCES", "SECTIONS", "AcceleratorConfig", "ConfigError",
+           "EngineConfig", "M9Config", "MeshConfig", "ModelConfig", "SchedulerConfig", "TrackingConfig", "TrialConfig",
+           "WorkloadConfig", "flatten", "from_dict", "to_dict"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class M9Config:
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     accelerator: AcceleratorConfig = field(default_factory=AcceleratorConfig)
+    mesh: MeshConfig = field(default_factory=MeshConfig)
     trial: TrialConfig = field(default_factory=TrialConfig)
 
     def __post_init__(self) -> None:
@@ -61,6 +63,22 @@ class M9Config:
     def num_seqs(self) -> int:
         """Sequences per round: prompts x ``n_generations``."""
         return self.imputed_num_prompts * self.workload.n_generations
+
+    @property
+    def mesh_shape(self) -> tuple[int, int]:
+        """The engine's (data, model) mesh: ``mesh.model`` defaults to every chip of one host."""
+        m = self.mesh
+        return m.data, m.model if m.model is not None else self.accelerator.chips_per_host
+
+    @property
+    def chips(self) -> int:
+        """Chips one engine process decodes on."""
+        data, model = self.mesh_shape
+        return data * model
+
+    def shards(self, axis: str) -> int:
+        """Parts a named axis is split into: the model axis when ``mesh.axes`` maps it, else 1 (a copy per chip)."""
+        return self.mesh_shape[1] if axis in self.mesh.axes else 1
 
     @property
     def decode_width(self) -> int:

@@ -28,16 +28,18 @@ class TrackingConfig:
 
 @dataclass(frozen=True)
 class AcceleratorConfig:
-    """The hardware a point runs on (``conf/accelerator``: vendor data-sheet figures per chip). m9 decodes on one
-    chip per engine process, so the planner checks weights, KV cache and engine state against one chip's memory,
-    and the roofline compares a point's bytes per second with one chip's bandwidth."""
+    """The hardware a point runs on (``conf/accelerator``: vendor data-sheet figures per chip). An engine process
+    decodes on a mesh of the host's chips (``mesh``): the planner checks one chip's share of weights and KV cache,
+    with the engine state every chip holds, against one chip's memory; the roofline compares a point's bytes per
+    second with the bandwidth of the chips it used."""
 
     name: str = "cpu"
     """Label recorded with every run."""
     platform: Optional[str] = "cpu"
     """``JAX_PLATFORMS`` for the engine (``cpu``, ``tpu``, ``cuda``). None: JAX's own choice."""
     chips_per_host: int = 1
-    """Accelerator chips per host."""
+    """Accelerator chips per host: what ``mesh.model`` defaults to. On ``platform=cpu``, the devices XLA makes of the
+    host (m9 starts the engine with ``--xla_force_host_platform_device_count``), to try a mesh on any machine."""
     memory_gib: Optional[float] = None
     """Memory per chip (GiB). None: the host's RAM on ``platform=cpu``, else unchecked."""
     bandwidth_gbps: Optional[float] = None

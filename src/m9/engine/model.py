@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 import equinox as eqx
 import haliax as hax
@@ -50,18 +51,23 @@ def llama_config(cfg: ModelConfig, max_seq_len: int) -> LlamaConfig:
     )
 
 
-def build_model(cfg: ModelConfig, max_seq_len: int, compute_dtype: str) -> LlamaLMHeadModel:
-    """Weights in the compute dtype, as a served checkpoint would be: random ones are initialised under jit (compiled,
-    not op by op) and cast there, so a random 8B model takes the memory a real one does."""
+def build_model(cfg: ModelConfig, max_seq_len: int, compute_dtype: str, mesh: Optional[Mesh] = None
+                ) -> LlamaLMHeadModel:
+    """Weights in the compute dtype, as a served checkpoint would be. Random ones are initialised under jit
+    (compiled, not op by op) and cast there, so a random 8B model takes the memory a real one does; on ``mesh``
+    (entered with the point's axis mapping, ``m9.engine.mesh.on``) each chip initialises only its own shards."""
     dtype = jnp.dtype(compute_dtype)
     if cfg.checkpoint is not None:
-        return load_checkpoint(cfg, max_seq_len, dtype)
+        return load_checkpoint(cfg, max_seq_len, dtype, mesh)
     lcfg = llama_config(cfg, max_seq_len)
     vocab = hax.Axis("vocab", cfg.vocab_size)
+    if mesh is not None:
+        vocab = hax.partitioning.round_axis_for_partitioning(vocab)  # padded to the model axis when split
 
     def init(key):
         model = lcfg.build(vocab, key=key)
-        return jax.tree_util.tree_map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, model)
+        model = jax.tree_util.tree_map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, model)
+        return hax.shard(model) if mesh is not None else model
 
     return eqx.filter_jit(init)(jax.random.PRNGKey(cfg.seed))
 
@@ -77,10 +83,10 @@ class _VocabOnly:
         return self.size
 
 
-def load_checkpoint(cfg: ModelConfig, max_seq_len: int, dtype) -> LlamaLMHeadModel:
+def load_checkpoint(cfg: ModelConfig, max_seq_len: int, dtype, mesh: Optional[Mesh] = None) -> LlamaLMHeadModel:
     """A local Hugging Face Llama checkpoint through Levanter's converter: the architecture from its config.json
     (norm epsilon, tied embeddings, rope scaling included), the slot length from the engine. Levanter's safetensors
-    reader places arrays on the device mesh in context: one device, where m9 decodes."""
+    reader places the arrays on the mesh with the axis mapping in context (one device without a mesh)."""
     from levanter.compat.hf_checkpoints import HFCheckpointConverter
     from transformers import LlamaConfig as HfLlamaConfig
 
@@ -89,6 +95,8 @@ def load_checkpoint(cfg: ModelConfig, max_seq_len: int, dtype) -> LlamaLMHeadMod
     # Levanter's from_hf_config leaves head_dim to hidden/heads: take the checkpoint's, as the planner did
     lcfg = dataclasses.replace(converter.config_from_hf_checkpoint(cfg.checkpoint), max_seq_len=max_seq_len,
                                head_dim=cfg.head_dim, gradient_checkpointing=False)
+    if mesh is not None:
+        return converter.load_pretrained(LlamaLMHeadModel, ref=cfg.checkpoint, config=lcfg, dtype=dtype)
     mesh = Mesh(np.array(jax.devices()[:1]).reshape(1, 1), (ResourceAxis.DATA, ResourceAxis.MODEL))
     with hax.partitioning.set_mesh(mesh):
         return converter.load_pretrained(LlamaLMHeadModel, ref=cfg.checkpoint, config=lcfg, dtype=dtype)

@@ -10,12 +10,13 @@ import hashlib
 import json
 import math
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import haliax as hax
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 from levanter.inference.engine import InferenceEngine, InferenceEngineConfig, Request
 from levanter.inference.jit_scheduler import SeqDecodingParams
 from levanter.inference.utils import INVALID
@@ -47,10 +48,13 @@ def engine_config(cfg: M9Config, max_pages: int, max_prefill_size: int) -> Infer
     )
 
 
-def build_engine(model, cfg: M9Config, max_pages: int, max_prefill_size: int) -> InferenceEngine:
-    """A fresh engine (KV cache + decode state) around an already built model."""
+def build_engine(model, cfg: M9Config, max_pages: int, max_prefill_size: int, mesh: Optional[Mesh] = None
+                 ) -> InferenceEngine:
+    """A fresh engine (KV cache + decode state) around an already built model. On ``mesh`` the KV cache is
+    allocated with the point's axis mapping (``kv_head`` split over the model axis when the mesh maps it)."""
     return InferenceEngine.from_model_with_config(model, TokenIdsTokenizer(),
-                                                  engine_config(cfg, max_pages, max_prefill_size))
+                                                  engine_config(cfg, max_pages, max_prefill_size),
+                                                  axis_resources=cfg.mesh.mapping if mesh is not None else None)
 
 
 def stop_array(stop_ids: list[list[int]]) -> hax.NamedArray | None:

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Optional
@@ -34,6 +34,8 @@ from m9.run.protocol import (
     IterationEvent,
     RoundEvent,
     Runtime,
+    Sharding,
+    TrialRequest,
     TrialResult,
     event_line,
     model_key,
@@ -91,84 +93,107 @@ def run(trial: TrialDir, state: _Process) -> int:
     """Run the trial described in ``trial``; returns 0 when it completed, 1 when it raised."""
     started = time.time()
     request = trial.read_request()
-    cfg = request.config
     state.trials += 1
-    fixed = {"process_start_s": started - request.spawned_at}
-    rounds: list = []
+    got = _Trial(fixed={"process_start_s": started - request.spawned_at}, first=state.trials == 1)
+    try:
+        _decode(request, trial, state, got)
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - every failure is data for the parent
+        got.error = ChildError(type(exc).__name__, str(exc), traceback.format_exc())
+        _say(f"error {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        traceback.print_exc(file=sys.stdout)
+        code = 1
+    sys.stdout.flush()
+    trial.write_result(TrialResult(
+        worker_pid=os.getpid(), worker_trial=state.trials, fixed_costs=got.fixed, rounds=tuple(got.rounds),
+        runtime=got.runtime, error=got.error, complete=got.error is None,
+        peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, jax_imported=got.first,
+        model_built=got.built, sharding=got.sharding))
+    return code
+
+
+@dataclass
+class _Trial:
+    """What a trial has got so far: the result is written from it whatever happens."""
+
+    fixed: dict[str, float]
+    first: bool
+    rounds: list = field(default_factory=list)
     runtime: Optional[Runtime] = None
     error: Optional[ChildError] = None
-    first = state.trials == 1
-    built = False
-    try:
-        t = time.perf_counter()
-        import jax
+    built: bool = False
+    sharding: Optional[Sharding] = None
 
-        if first:
-            jax.monitoring.register_event_duration_secs_listener(state.count_compile)
-        if request.processes > 1 and not state.distributed:
-            _join_runtime(jax)
-            state.distributed = True
 
-        from m9.engine.model import build_model, poison_weights
-        from m9.engine.session import build_engine, make_requests, run_round
+def _decode(request: TrialRequest, trial: TrialDir, state: _Process, got: _Trial) -> None:
+    """Import the runtime (once per process), lay the point's mesh over this process's devices, build or reuse the
+    model on it, build a fresh engine, and run the rounds."""
+    cfg, fixed = request.config, got.fixed
+    t = time.perf_counter()
+    import jax
 
-        fixed["import_s"] = time.perf_counter() - t
-        if first:
-            logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s: %(message)s")
-        if cfg.trial.inject_fault and os.environ.get(FAULT_ENV) != "1":
-            raise RuntimeError(f"trial.inject_fault needs {FAULT_ENV}=1")
-        devices = jax.devices()
-        runtime = Runtime(backend=jax.default_backend(), device_kind=devices[0].device_kind,
+    if got.first:
+        jax.monitoring.register_event_duration_secs_listener(state.count_compile)
+    if request.processes > 1 and not state.distributed:
+        _join_runtime(jax)
+        state.distributed = True
+
+    from m9.engine.mesh import device_mesh, measure, on
+    from m9.engine.model import build_model, poison_weights
+    from m9.engine.session import build_engine, make_requests, run_round
+
+    fixed["import_s"] = time.perf_counter() - t
+    if got.first:
+        logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s: %(message)s")
+    if cfg.trial.inject_fault and os.environ.get(FAULT_ENV) != "1":
+        raise RuntimeError(f"trial.inject_fault needs {FAULT_ENV}=1")
+    devices = jax.devices()
+    got.runtime = Runtime(backend=jax.default_backend(), device_kind=devices[0].device_kind,
                           device_count=len(devices), process_count=jax.process_count(),
                           local_device_count=jax.local_device_count(), jax_version=jax.__version__,
                           levanter_version=metadata.version("marin-levanter"))
-        _say(f"runtime {runtime}, trial {state.trials} of this process")
-
+    _say(f"runtime {got.runtime}, trial {state.trials} of this process")
+    mesh = device_mesh(cfg)
+    with on(mesh, cfg):
         t = time.perf_counter()
         key = model_key(cfg)
         if state.model_key != key:
             state.model, state.model_key = None, None  # free the old weights before building the new ones
             state.model = jax.block_until_ready(build_model(cfg.model, cfg.engine.max_seq_len,
-                                                            cfg.engine.compute_dtype))
-            state.model_key, built = key, True
+                                                            cfg.engine.compute_dtype, mesh))
+            state.model_key, got.built = key, True
         model = state.model
         fixed["model_build_s"] = time.perf_counter() - t
         if cfg.trial.inject_fault == "nan_weights":
             _say("injecting fault nan_weights")
             model = poison_weights(model)  # a poisoned copy: the kept model stays clean
         t = time.perf_counter()
-        engine = build_engine(model, cfg, request.max_pages, request.max_prefill_size)
+        engine = build_engine(model, cfg, request.max_pages, request.max_prefill_size, mesh)
         fixed["engine_build_s"] = time.perf_counter() - t
-        _say(f"model {fixed['model_build_s']:.2f}s, engine {fixed['engine_build_s']:.2f}s")
+        got.sharding = measure(mesh, model, engine.gen_state.cache)
+        _say(f"model {fixed['model_build_s']:.2f}s, engine {fixed['engine_build_s']:.2f}s, {got.sharding}")
+        _rounds(cfg, request, trial, state, engine, got, make_requests, run_round)
+    del engine  # its KV cache goes before the next trial's engine is built
 
-        prompts = [list(ids) for ids in request.prompts]
-        stop_ids = [list(ids) for ids in request.stop_ids]
-        with open(trial.progress, "w") as progress:
-            for r in range(cfg.workload.n_rounds):
-                hook = _iteration_hook(progress, r, cfg.trial.inject_fault)
-                before = state.compiles
-                stats = run_round(engine, make_requests(cfg, prompts, r, stop_ids), on_iter=hook)
-                stats = replace(stats, compiles=state.compiles - before)
-                rounds.append(stats)
-                progress.write(event_line(RoundEvent(r, stats.round_total_s, stats.round_total_generated,
-                                                     stats.pages_in_use_after_decode)))
-                progress.flush()
-                _say(f"round {r}: {stats.round_total_s:.3f}s, {stats.round_total_generated} tokens, "
-                     f"{len(stats.iter_s)} decode iters, pages_in_use={stats.pages_in_use_after_decode}, "
-                     f"{stats.compiles} compilations")
-        del engine  # its KV cache goes before the next trial's engine is built
-        code = 0
-    except BaseException as exc:  # noqa: BLE001 - every failure is data for the parent
-        error = ChildError(type(exc).__name__, str(exc), traceback.format_exc())
-        _say(f"error {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-        traceback.print_exc(file=sys.stdout)
-        code = 1
-    sys.stdout.flush()
-    trial.write_result(TrialResult(
-        worker_pid=os.getpid(), worker_trial=state.trials, fixed_costs=fixed, rounds=tuple(rounds), runtime=runtime,
-        error=error, complete=error is None, peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        jax_imported=first, model_built=built))
-    return code
+
+def _rounds(cfg, request: TrialRequest, trial: TrialDir, state: _Process, engine, got: _Trial, make_requests,
+            run_round) -> None:
+    """The measured rounds, each reported as it ends."""
+    prompts = [list(ids) for ids in request.prompts]
+    stop_ids = [list(ids) for ids in request.stop_ids]
+    with open(trial.progress, "w") as progress:
+        for r in range(cfg.workload.n_rounds):
+            hook = _iteration_hook(progress, r, cfg.trial.inject_fault)
+            before = state.compiles
+            stats = run_round(engine, make_requests(cfg, prompts, r, stop_ids), on_iter=hook)
+            stats = replace(stats, compiles=state.compiles - before)
+            got.rounds.append(stats)
+            progress.write(event_line(RoundEvent(r, stats.round_total_s, stats.round_total_generated,
+                                                 stats.pages_in_use_after_decode)))
+            progress.flush()
+            _say(f"round {r}: {stats.round_total_s:.3f}s, {stats.round_total_generated} tokens, "
+                 f"{len(stats.iter_s)} decode iters, pages_in_use={stats.pages_in_use_after_decode}, "
+                 f"{stats.compiles} compilations")
 
 
 def _join_runtime(jax) -> None:

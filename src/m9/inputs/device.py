@@ -23,9 +23,11 @@ def host_memory_bytes() -> Optional[int]:
 
 
 def memory_bytes(accelerator: AcceleratorConfig) -> Optional[int]:
-    """Memory of one chip: ``accelerator.memory_gib``, else the host's RAM on ``platform=cpu``, else None."""
+    """Memory of one chip: ``accelerator.memory_gib``, else on ``platform=cpu`` the host's RAM shared by its
+    ``chips_per_host`` devices, else None."""
     if accelerator.memory_gib is not None:
         return int(accelerator.memory_gib * 2**30)
     if accelerator.platform == "cpu":
-        return host_memory_bytes()
+        ram = host_memory_bytes()
+        return ram // accelerator.chips_per_host if ram is not None else None
     return None

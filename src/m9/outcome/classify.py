@@ -49,6 +49,14 @@ def classify(cfg: M9Config, plan: Plan, result: Optional[TrialResult], end: Chil
     if result is not None:
         metrics.update(result.fixed_costs)
         metrics["worker_trial"] = result.worker_trial  # 1: the trial started its process; n: a warm worker's n-th
+    if result is not None and result.sharding is not None:  # what the mesh held, read from the arrays
+        got = result.sharding
+        metrics.update(chips=got.devices, weight_bytes_per_chip=got.weight_bytes_per_chip,
+                       kv_cache_bytes_per_chip=got.kv_cache_bytes_per_chip)
+        runtime["mesh"] = "x".join(map(str, got.mesh))
+        for name in ("weight_bytes_per_chip", "kv_cache_bytes_per_chip"):
+            if metrics[name] != metrics.get(f"predicted_{name}"):
+                notes.append(f"{name}={metrics[name]} differs from predicted {metrics.get(f'predicted_{name}')}")
     metrics["peak_rss_bytes"] = max(result.peak_rss_bytes if result else 0, end.peak_rss_bytes)
     if rounds:
         metrics.update(trial_metrics(rounds, max_new_tokens))

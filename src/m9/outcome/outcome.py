@@ -51,6 +51,8 @@ def predictions(plan: Plan) -> dict[str, float]:
         "predicted_round_total_generated": plan.predicted_generated,
         "kv_cache_bytes": plan.kv_cache_bytes,
         "weight_bytes": plan.weight_bytes,
+        "predicted_kv_cache_bytes_per_chip": plan.kv_cache_bytes_per_chip,
+        "predicted_weight_bytes_per_chip": plan.weight_bytes_per_chip,
         "state_bytes": plan.state_bytes,
     }
     return {k: v for k, v in values.items() if v is not None}

@@ -1,12 +1,15 @@
-"""Where a point's decode sits on the roofline of the chip it ran on.
+"""Where a point's decode sits on the roofline of the chips it ran on.
 
-Each inner decode step reads every weight once and, for each sequence it advances, that sequence's KV cache so
-far. From the last round's measured decode time and what its sequences generated:
+Each inner decode step reads, on every chip of the mesh, that chip's part of the weights and, for each sequence it
+advances, its part of that sequence's KV cache so far. From the last round's measured decode time and what its
+sequences generated:
 
-- ``decode_bytes``: steps x weight bytes a step reads (projections, LM head, norms) + sum over generated tokens of
-  (context length x KV bytes per token)
+- ``decode_bytes_per_chip``: steps x one chip's weight bytes a step reads (its shards of the projections, the LM
+  head, the norms) + sum over generated tokens of (context length x its part of the KV bytes per token);
+  ``decode_bytes``: that over every chip of the mesh
 - ``decode_flops``: 2 x matmul parameters per token + 4 x layers x heads x head size x context per token
-- ``achieved_gbps`` = decode_bytes / decode time; ``roofline_frac`` = achieved_gbps / the chip's bandwidth
+- ``achieved_gbps`` = decode_bytes / decode time; ``bandwidth_gbps``: one chip's times the mesh's chips;
+  ``roofline_frac`` = achieved_gbps / bandwidth_gbps (with one chip: that chip's)
 - ``arith_intensity`` = decode_flops / decode_bytes (FLOP/byte); the ridge point is peak FLOP/s / bandwidth
 
 Steps: the engine advances up to ``min(max_tokens_per_round, max_seqs)`` sequences per inner step, so the decode
@@ -22,7 +25,7 @@ from typing import Optional
 
 from m9.config import M9Config
 from m9.plan import Plan
-from m9.sizes import kv_bytes_per_token, matmul_params, step_weight_bytes
+from m9.sizes import kv_bytes_per_token, matmul_params, step_weight_bytes_per_chip
 
 
 def metrics(cfg: M9Config, plan: Plan, seq_lens: tuple[int, ...], decode_s: float,
@@ -37,22 +40,24 @@ def metrics(cfg: M9Config, plan: Plan, seq_lens: tuple[int, ...], decode_s: floa
     steps = max(max(d for _, d in decoded), -(-tokens // cfg.decode_width))
     # a token decoded at position p + k attends to the p + k tokens before it
     context = sum(d * p + d * (d + 1) // 2 for p, d in decoded)
-    m = cfg.model
-    decode_bytes = steps * step_weight_bytes(cfg) + context * kv_bytes_per_token(cfg)
+    m, chips = cfg.model, cfg.chips
+    per_chip = steps * step_weight_bytes_per_chip(cfg) + context * kv_bytes_per_token(cfg) // cfg.shards("kv_head")
+    decode_bytes = per_chip * chips
     decode_flops = 2 * matmul_params(cfg) * tokens + 4 * m.num_layers * m.num_heads * m.head_size * context
     out = {
         "decode_bytes": float(decode_bytes),
+        "decode_bytes_per_chip": float(per_chip),
         "decode_flops": float(decode_flops),
         "achieved_gbps": decode_bytes / decode_s / 1e9,
         "achieved_tflops": decode_flops / decode_s / 1e12,
         "arith_intensity": decode_flops / decode_bytes,
     }
     if bandwidth_gbps:
-        out["bandwidth_gbps"] = float(bandwidth_gbps)
-        out["roofline_frac"] = out["achieved_gbps"] / bandwidth_gbps
+        out["bandwidth_gbps"] = float(bandwidth_gbps) * chips
+        out["roofline_frac"] = out["achieved_gbps"] / out["bandwidth_gbps"]
     peak = cfg.accelerator.peak_tflops
     if peak:
-        out["compute_frac"] = out["achieved_tflops"] / peak
+        out["compute_frac"] = out["achieved_tflops"] / (peak * chips)
         if bandwidth_gbps:
             out["ridge_intensity"] = peak * 1e12 / (bandwidth_gbps * 1e9)
     return out
@@ -71,11 +76,12 @@ def decode_time(rounds_iter_s: list[list[float]]) -> Optional[float]:
 
 
 def bandwidth(cfg: M9Config) -> Optional[float]:
-    """The chip's memory bandwidth (GB/s): the preset's or the user's; on a CPU with none given, this host's,
-    measured once per process (the process that runs the point runs on the engine's host)."""
+    """One chip's memory bandwidth (GB/s): the preset's or the user's; on a CPU with none given, this host's,
+    measured once per process (the process that runs the point runs on the engine's host) and shared by the
+    host's devices."""
     if cfg.accelerator.bandwidth_gbps:
         return cfg.accelerator.bandwidth_gbps
-    return host_bandwidth() if cfg.accelerator.platform == "cpu" else None
+    return host_bandwidth() / cfg.accelerator.chips_per_host if cfg.accelerator.platform == "cpu" else None
 
 
 @functools.cache

@@ -32,7 +32,7 @@ def _text_params() -> frozenset[str]:
     store that keeps every param as text gives the others back by parsing them."""
     keys = {f"{name}.{key}" for name, section in SECTIONS.items()
             for key, hint in typing.get_type_hints(section).items() if hint in (str, Optional[str])}
-    return frozenset(keys | {"resolved.prompt_source", "resolved.prompt_tokens", "resolved.weights",
+    return frozenset(keys | {"resolved.prompt_source", "resolved.prompt_tokens", "resolved.weights", "resolved.mesh",
                              "resolved.checkpoint_config_sha256", "resolved.tokenizer_sha256"})
 
 
@@ -77,6 +77,11 @@ class PointRecord:
         return self.params.get("resolved.max_pages")
 
     @property
+    def mesh(self) -> Optional[str]:
+        """The engine's (data x model) mesh: ``1x8``."""
+        return self.params.get("resolved.mesh")
+
+    @property
     def prompts(self) -> Optional[int]:
         return self.params.get("resolved.num_prompts")
 
@@ -117,6 +122,8 @@ def point_params(cfg: M9Config, plan: Plan) -> dict[str, Any]:
         "resolved.prompt_source": cfg.workload.prompt_source,
         "resolved.prompt_tokens": describe(plan.prompt_lens),
         "resolved.prompt_tokens_total": sum(plan.prompt_lens),
+        "resolved.mesh": "x".join(map(str, cfg.mesh_shape)),
+        "resolved.chips": cfg.chips,
     }
     params = {**flatten(cfg), **resolved, **checkpoint.provenance(cfg.model)}
     return {k: redact(v) if isinstance(v, str) else v for k, v in params.items()}

@@ -10,7 +10,7 @@ from m9.outcome.status import Status
 from m9.record.journal import PointRecord
 from m9.sweep.answer import SearchAnswer
 
-COLUMNS = ("ID", "overrides", "max_seqs", "max_pages", "prompts", "prompt_tokens", "status", "round_total_s",
+COLUMNS = ("ID", "overrides", "max_seqs", "mesh", "max_pages", "prompts", "prompt_tokens", "status", "round_total_s",
            "round_avg_tok_s", "notes")
 
 
@@ -73,6 +73,7 @@ def row(entry: PointRecord, sla: tuple[Condition, ...] = (), common: tuple[str, 
         str(entry.job_num),
         "`" + (" ".join(own) or "default") + "`",
         _or_dash(entry.max_seqs),
+        _or_dash(entry.mesh),
         _or_dash(entry.max_pages),  # unsized when the planner refused the point before building its prompts
         _or_dash(entry.prompts),
         prompt_tokens(entry),
@@ -87,7 +88,7 @@ def render(entries: list[PointRecord], sla: tuple[Condition, ...] = ()) -> str:
     """Markdown table of a sweep's points, under a line naming the overrides they all share; with repeats,
     throughput cells read ``median [min, max]``."""
     common = tuple(common_overrides(entries))
-    aligns = ("---", "---", "---:", "---:", "---:", "---:", "---", "---:", "---:", "---")
+    aligns = ("---", "---", "---:", "---:", "---:", "---:", "---:", "---", "---:", "---:", "---")
     lines = [f"Every point: `{' '.join(common)}`", ""] if common else []
     lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(aligns) + "|"]
     lines += ["| " + " | ".join(row(e, sla, common)) + " |" for e in entries]

@@ -25,6 +25,7 @@ except (OSError, AttributeError):  # not Linux: the parent's own cleanup still a
 
 
 _CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+_DEVICE_COUNT = "--xla_force_host_platform_device_count"
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,14 @@ def fault_gate(cfg: M9Config, environ=os.environ) -> Optional[str]:
 
 
 def child_env(cfg: M9Config) -> dict[str, str]:
-    """This process's environment, with the point's ``JAX_PLATFORMS`` and without tracking credentials (the engine
-    child never talks to the store)."""
+    """This process's environment, with the point's ``JAX_PLATFORMS`` (and on a CPU host of several chips, as many
+    XLA host devices) and without tracking credentials (the engine child never talks to the store)."""
     env = {k: v for k, v in os.environ.items() if k not in _CREDENTIALS}
     if cfg.accelerator.platform:
         env["JAX_PLATFORMS"] = cfg.accelerator.platform
+    if cfg.accelerator.platform == "cpu" and cfg.accelerator.chips_per_host > 1:  # a CPU host made into N devices
+        flags = [f for f in env.get("XLA_FLAGS", "").split() if not f.startswith(_DEVICE_COUNT)]
+        env["XLA_FLAGS"] = " ".join([*flags, f"{_DEVICE_COUNT}={cfg.accelerator.chips_per_host}"])
     if cfg.accelerator.platform == "cuda":  # JAX's default 0.75 would refuse what hbm_utilization=0.9 plans
         env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.95")
     env["HF_HUB_OFFLINE"] = "1"  # checkpoints and tokenizers are local folders: nothing is downloaded mid-sweep

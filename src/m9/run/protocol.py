@@ -51,9 +51,11 @@ class TrialRequest:
 
 def model_key(cfg: M9Config) -> str:
     """What decides the weights a trial decodes with (a warm worker keeps a model for trials of the same key): the
-    model section less the tokenizer (which stays with the planning process), the slot length, the dtype."""
+    model section less the tokenizer (which stays with the planning process), the slot length, the dtype, and the
+    mesh they are laid out on."""
     model = {k: v for k, v in asdict(cfg.model).items() if k != "tokenizer"}
-    return json.dumps([model, cfg.engine.max_seq_len, cfg.engine.compute_dtype], sort_keys=True)
+    return json.dumps([model, cfg.engine.max_seq_len, cfg.engine.compute_dtype, cfg.mesh_shape, cfg.mesh.axes],
+                      sort_keys=True)
 
 
 def _ids(rows: list[list[int]]) -> tuple[tuple[int, ...], ...]:
@@ -119,6 +121,26 @@ class Runtime:
 
 
 @dataclass(frozen=True)
+class Sharding:
+    """What the engine got on its mesh, read from its arrays."""
+
+    mesh: tuple[int, int]
+    """(data, model) as built."""
+    devices: int
+    """Devices the mesh spans."""
+    weight_bytes_per_chip: int
+    """The first device's part of every weight."""
+    weight_bytes: int
+    """Every weight, whole."""
+    kv_cache_bytes_per_chip: int
+    """The first device's part of the KV cache."""
+    kv_cache_bytes: int
+    """The KV cache, whole."""
+    kv_cache_spec: str
+    """How the KV pages are partitioned (``PartitionSpec(None, None, 'model', None)``: by kv_head)."""
+
+
+@dataclass(frozen=True)
 class ChildError:
     """An exception the child caught: the trial failed, the process lived."""
 
@@ -146,15 +168,19 @@ class TrialResult:
     """True when this trial paid for importing JAX and Levanter (the first of its process)."""
     model_built: bool = False
     """True when this trial built the model (False: a warm worker's kept model served it)."""
+    sharding: Optional[Sharding] = None
+    """The mesh and what it held, once the engine was built."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "TrialResult":
+        sharding = data.get("sharding")
         return cls(**{**data, "rounds": tuple(RoundStats.from_json(r) for r in data.get("rounds", ())),
                       "runtime": Runtime(**data["runtime"]) if data.get("runtime") else None,
-                      "error": ChildError(**data["error"]) if data.get("error") else None})
+                      "error": ChildError(**data["error"]) if data.get("error") else None,
+                      "sharding": Sharding(**{**sharding, "mesh": tuple(sharding["mesh"])}) if sharding else None})
 
 
 @dataclass(frozen=True)

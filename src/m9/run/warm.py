@@ -25,8 +25,8 @@ LIMIT_FRACTION = 0.8
 
 
 def _key(cfg: M9Config) -> str:
-    """What a worker is started for: the model it keeps and the platform it was started on."""
-    return json.dumps([model_key(cfg), cfg.accelerator.platform])
+    """What a worker is started for: the model it keeps (on its mesh) and the devices it was started with."""
+    return json.dumps([model_key(cfg), cfg.accelerator.platform, cfg.accelerator.chips_per_host])
 
 
 class WarmWorker:

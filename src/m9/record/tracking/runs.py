@@ -118,6 +118,7 @@ def finish_point(cfg: TrackingConfig, run_id: str, record: PointRecord, artifact
         "backend": str(outcome.runtime.get("backend", "")),
         "device_kind": str(outcome.runtime.get("device_kind", "")),
         "device_count": str(outcome.runtime.get("device_count", "")),
+        "mesh": str(outcome.runtime.get("mesh", "")),
         "runtime_json": json.dumps(outcome.runtime) if outcome.runtime else "",
         "repeats_json": json.dumps(outcome.repeats) if outcome.repeats else "",
         "reused_from_json": json.dumps(record.reused_from) if record.reused_from else "",
