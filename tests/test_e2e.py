@@ -86,7 +86,8 @@ def test_plan_only_sweep_prints_verdicts_without_running(tmp_path):
                 f"hydra.sweep.dir={tmp_path}/sweep"], cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "4 points, 0 pass, 0 fail, 1 rejected, 3 planned" in proc.stdout
-    assert "| 124 | 1x4 | 4096 | 124 | 32 | PLANNED |" in proc.stdout  # a v5p host's 4 chips and "predicted pages_in_use=4092" in proc.stdout
+    assert "| 124 | 1x8 over 2 hosts | 4096 | 124 | 32 | PLANNED |" in proc.stdout  # the log's mesh: the slice's 8 chips
+    assert "predicted pages_in_use=4092" in proc.stdout
     assert "(est. 4125 pages needed)" in proc.stdout
     assert "[m9] boundary: the planner accepts through engine.max_seqs=124" in proc.stdout
     assert not list((tmp_path / "sweep").glob("*/trial.log"))

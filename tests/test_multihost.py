@@ -1,11 +1,17 @@
-"""Process 0 of a multi-process point: who it is, and how the other processes' outcomes decide the point."""
+"""The processes of a multi-process point: who each is, how they watch each other, and how the other processes'
+outcomes decide the point."""
 
 from __future__ import annotations
+
+import os
+import threading
+import time
 
 from m9.outcome.outcome import Outcome
 from m9.outcome.status import FailureKind, Status
 from m9.run import multihost
 from m9.run.files import PointDir
+from m9.run.protocol import INIT_TIMEOUT_S, SILENCE_S
 
 
 def _ok(tok_s: float) -> Outcome:
@@ -28,17 +34,79 @@ def test_the_point_passes_only_if_every_process_did_and_names_the_first_that_fai
     multihost.leave(point, 1, _ok(10.0))
     multihost.leave(point, 2, Outcome(Status.FAIL, FailureKind.OUT_OF_PAGES, "Out of free pages"))
     peers = multihost.gather(point, 3, wait_s=5)
-    combined = multihost.combine(_ok(12.0), peers, 5)
+    combined = multihost.combine(_ok(12.0), peers)
     assert (combined.status, combined.failure_kind, combined.signature) == (
         Status.FAIL, FailureKind.OUT_OF_PAGES, "rank 2: Out of free pages")
     assert combined.metrics["process_count"] == 3
 
-    both = multihost.combine(_ok(12.0), {1: _ok(10.0)}, 5)
+    both = multihost.combine(_ok(12.0), {1: _ok(10.0)})
     assert both.status == "pass" and both.metrics["all_processes_round_avg_tok_s"] == 22.0
 
 
 def test_a_process_that_never_reports_fails_the_point_after_a_bounded_wait(tmp_path):
     peers = multihost.gather(PointDir(tmp_path), 2, wait_s=0.6)
     assert peers == {1: None}
-    point = multihost.combine(_ok(12.0), peers, 0.6)
-    assert (point.status, point.failure_kind, point.signature) == ("fail", "crash", "rank 1: no outcome within 0.6s")
+    point = multihost.combine(_ok(12.0), peers)
+    assert (point.status, point.failure_kind, point.signature) == (
+        "fail", "timeout", "rank 1: left no outcome (stopped, hung or gone)")
+
+
+def _beat(point: PointDir, rank: int, age_s: float, what: str = "heartbeat") -> None:
+    """Rank ``rank``'s engine beat (or ended its trial) ``age_s`` ago."""
+    path = getattr(point.for_rank(rank).trials(1)[0], what)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    os.utime(path, (time.time() - age_s,) * 2)
+
+
+def test_a_peer_is_given_up_on_when_its_engine_stops_beating_and_never_while_it_beats_or_has_ended(tmp_path):
+    point = PointDir(tmp_path)
+    peers = multihost.Peers(point, 0, 5, 0, 1)
+    assert peers.first_silent() is None  # nobody has started yet: they have INIT_TIMEOUT_S to
+    _beat(point, 1, 30)  # rank 1 beat before this trial began, and then stopped:
+    assert peers.silent(1) is None  # this trial has not yet waited SILENCE_S for it
+    peers.since -= SILENCE_S + 5  # now it has, and rank 1's last beat is older still:
+    _beat(point, 1, SILENCE_S + 30)
+    _beat(point, 2, 0, "result")
+    _beat(point, 3, 1)
+    assert peers.silent(1).startswith("rank 1: its engine stopped answering (no heartbeat for")
+    assert peers.silent(2) is None and peers.silent(3) is None  # ended its trial; beating
+    assert peers.first_silent() == peers.silent(1)
+    peers.since = time.time() - INIT_TIMEOUT_S - 5
+    _beat(point, 4, 3 * INIT_TIMEOUT_S)  # left by an earlier attempt: this one's rank 4 never started
+    assert peers.silent(4) == f"rank 4: its engine did not start within {INIT_TIMEOUT_S}s"
+    assert peers.last_beat(4) == float("-inf") and peers.last_beat(2) > peers.last_beat(3) > peers.last_beat(1)
+
+
+def test_process_0_stops_waiting_for_a_peer_that_stopped_answering(tmp_path):
+    point = PointDir(tmp_path)
+    peers = multihost.Peers(point, 0, 3, 0, 1)
+    peers.since -= SILENCE_S + 10  # this trial began a while ago
+    multihost.leave(point, 1, _ok(10.0))
+    _beat(point, 2, SILENCE_S + 5)
+    got: dict = {}
+    waiter = threading.Thread(target=lambda: got.update(multihost.gather(point, 3, wait_s=3600, peers=peers)))
+    waiter.start()
+    waiter.join(timeout=60)  # far below the wait it was given: it gave up on rank 2 at once
+    assert not waiter.is_alive() and got[1].status == "pass" and got[2] is None
+
+
+def test_on_a_global_mesh_the_process_whose_engine_stopped_first_fails_the_point():
+    stopped = Outcome(Status.FAIL, FailureKind.TIMEOUT, "stopped waiting on a peer: rank 1: its engine stopped "
+                      "answering (no heartbeat for 61s) (killed)")
+    point = multihost.combine(stopped, {1: None}, last_beat={0: 100.0, 1: 39.0})
+    assert (point.failure_kind, point.signature) == (
+        "timeout", f"rank 1: left no outcome (stopped, hung or gone); rank 0: {stopped.signature}")
+    # rank 0's engine was killed; rank 1's then failed in a collective: rank 0 is named
+    killed = Outcome(Status.FAIL, FailureKind.CRASH, "killed by SIGKILL")
+    collective = Outcome(Status.FAIL, FailureKind.ENGINE_ERROR, "XlaRuntimeError: Gloo connection closed")
+    point = multihost.combine(killed, {1: collective}, last_beat={0: 50.0, 1: 51.0})
+    assert (point.failure_kind, point.signature) == ("crash", "rank 0: killed by SIGKILL")
+    point = multihost.combine(collective, {1: killed}, last_beat={0: 51.0, 1: 50.0})
+    assert (point.failure_kind, point.signature) == ("crash", f"rank 1: killed by SIGKILL; rank 0: {collective.signature}")
+    # a failure the config decides is the same on every process: rank 0's own, whoever ended first
+    pages = Outcome(Status.FAIL, FailureKind.OUT_OF_PAGES, "Out of free pages")
+    point = multihost.combine(pages, {1: pages}, last_beat={0: 51.0, 1: 50.0})
+    assert point.signature == "rank 0: Out of free pages"
+    # one model over the mesh: no per-replica throughput to add up
+    assert "all_processes_round_avg_tok_s" not in multihost.combine(_ok(12.0), {1: _ok(12.0)}, {0: 1.0, 1: 1.0}).metrics

@@ -194,12 +194,31 @@ def test_the_70b_preset_plans_over_eight_h100s_and_is_refused_on_one_with_its_pe
     (["mesh.model=8"], "mesh.data=1 x mesh.model=8 = 8 chips > accelerator.chips_per_host=1 of one cpu host"),
     (["accelerator=h100_80gb", "mesh.data=2"], "mesh.data=2 x mesh.model=8 = 16 chips > accelerator.chips_per_host=8"),
     (["accelerator.chips_per_host=3", "mesh.axes=[mlp]"], "mesh.model=3: model.intermediate_dim=128 not divisible"),
+    (["accelerator=tpu_v5p_16", "mesh.model=8"], "mesh.data=1 x mesh.model=8 = 8 chips > accelerator.chips_per_host=4 "
+     "of one tpu_v5p_16 host (mesh.hosts=global spans the slice's hosts)"),
+    (["accelerator=tpu_v5p_16", "mesh.hosts=global", "mesh.data=2"], "mesh.data=2 x mesh.model=8 = 16 chips > the 8 "
+     "of the tpu_v5p_16 slice (accelerator.hosts=2 x chips_per_host=4)"),
+    (["accelerator=tpu_v5p_16", "mesh.hosts=global", "mesh.model=3", "mesh.axes=[heads]"],
+     "mesh.hosts=global: mesh.data=1 x mesh.model=3 = 3 chips do not split evenly over accelerator.hosts=2"),
 ])
 def test_a_mesh_the_host_cannot_give_or_the_model_cannot_split_is_refused_before_anything_runs(overrides, reason,
                                                                                               monkeypatch):
     monkeypatch.setattr("m9.run.child.spawn", lambda *a, **k: pytest.fail("an engine child was started"))
     plan = plan_point(compose_m9(overrides))
     assert plan.rejections == (next(r for r in plan.rejections if reason in r),)
+
+
+def test_a_global_mesh_spans_the_slice_and_needs_one_process_per_host():
+    cfg = compose_m9(["+experiment=log_phase_f"])  # the log's mode: Llama-8B over the v5p-16's 8 chips
+    assert (cfg.mesh.hosts, cfg.mesh_shape, cfg.chips) == ("global", (1, 8), 8)
+    plan = plan_point(cfg, processes=2)
+    assert plan.accepted, plan.rejections
+    assert plan.kv_cache_bytes_per_chip * 8 == plan.kv_cache_bytes  # 8 KV heads, one per chip
+    (reason,) = plan_point(cfg, processes=1).rejections
+    assert reason == ("mesh.hosts=global spans accelerator.hosts=2 processes, one per host; this point runs as 1 "
+                      "(hydra.launcher.nodes x tasks_per_node)")
+    replicas = compose_m9(["+experiment=log_phase_f", "mesh.hosts=replicas"])
+    assert replicas.mesh_shape == (1, 4) and plan_point(replicas, processes=2).accepted  # a copy per host
 
 
 def test_what_the_mesh_leaves_on_every_chip_is_counted_whole():

@@ -3,8 +3,10 @@ killed from outside or past its time limit, and is recorded once."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,7 +15,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from conftest import compose_m9
+from m9.point import plan_point
 from m9.run.files import TrialDir
+from m9.run.trial import run_trial
 from m9.run.protocol import HEARTBEAT_TIMEOUT_S, SHUTDOWN_TIMEOUT_S
 
 pytestmark = pytest.mark.slow
@@ -127,6 +132,83 @@ def test_a_point_as_two_slurm_tasks_is_one_runtime_recorded_once_and_a_dead_task
     assert sorted(r.data.tags["job_num"] for r in points) == ["0", "1"]  # each point recorded once, by rank 0
     by_job = {r.data.tags["job_num"]: r for r in points}
     assert by_job["0"].data.metrics["process_count"] == 2 and by_job["1"].info.status == "FAILED"
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and every process descended from it."""
+    children: dict[int, list[int]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(proc.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo += children.get(tree[-1], [])
+    return tree
+
+
+# one model over 2 processes x 2 CPU devices: a 4-way model axis across the two tasks (4 KV heads, one per device)
+GLOBAL = ["accelerator.chips_per_host=2", "accelerator.hosts=2", "mesh.hosts=global", "mesh.model=4",
+          "model.num_kv_heads=4", "engine.max_seqs=4", "engine.max_seq_len=128", "workload.prompt_len=8",
+          "workload.n_rounds=1"]
+
+
+def test_a_global_mesh_over_two_slurm_tasks_decodes_as_one_process_and_a_stopped_or_killed_task_fails_it(
+        tmp_path, slurm):
+    sweep, db = tmp_path / "sweep", tmp_path / "mlflow.db"
+    # point 0: healthy; point 1: task 1 SIGSTOPped (host frozen: its process and its engine); point 2: task 1 SIGKILLed
+    proc = _sweep_on_slurm(tmp_path, slurm, "hydra.launcher.tasks_per_node=2", "hydra.launcher.cpus_per_task=1",
+                           "hydra.launcher.timeout_min=20", "trial.timeout_s=900", *GLOBAL,
+                           "workload.max_new_tokens=24,20,16")
+    stopped: list[int] = []
+    try:
+        _wait_for("point 1's task 1 decoding", lambda: (sweep / "1" / "rank_1" / "heartbeat").exists(), 900, proc)
+        stopped = _tree(_wait_for("task 1's process", lambda: _task_pid("1", 1), 30, proc))
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        _wait_for("point 2's task 1 decoding", lambda: (sweep / "2" / "rank_1" / "heartbeat").exists(), 900, proc)
+        os.kill(_wait_for("task 1's process", lambda: _task_pid("2", 1), 30, proc), signal.SIGKILL)
+        out, _ = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in stopped:  # whatever SLURM left of them
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 0, out[-4000:]
+
+    records = {int(p.parent.name): json.loads(p.read_text()) for p in sweep.glob("*/outcome.json")}
+    assert sorted(records) == [0, 1, 2], out[-4000:]
+    healthy, frozen, dead = (records[n]["outcome"] for n in range(3))
+    assert healthy["status"] == "pass" and healthy["metrics"]["process_count"] == 2, healthy
+    result = TrialDir(sweep / "0").read_result()
+    assert result.runtime.process_count == 2 and result.runtime.device_count == 4  # one runtime, every device
+    got = result.sharding
+    assert got.mesh == (1, 4) and got.devices == 4 and got.kv_cache_bytes_per_chip * 4 == got.kv_cache_bytes
+    alone = compose_m9([*GLOBAL[4:], "workload.max_new_tokens=24", "trial.worker=fresh"])  # one process, one device
+    one = run_trial(alone, plan_point(alone), TrialDir(tmp_path / "one"))
+    assert one.status == "pass", one.signature
+    reference = TrialDir(tmp_path / "one").read_result()
+    assert reference.runtime.process_count == 1 and reference.sharding.mesh == (1, 1)
+    assert result.rounds[0].tokens_digest == reference.rounds[0].tokens_digest  # greedy tokens, exactly
+    assert result.rounds[0].seq_lens == reference.rounds[0].seq_lens
+    # the frozen task is named, from the heartbeats, long before trial.timeout_s would have ended it
+    assert (frozen["status"], frozen["failure_kind"]) == ("fail", "timeout"), frozen
+    assert frozen["signature"].startswith("rank 1: left no outcome") and "no heartbeat for" in frozen["signature"]
+    assert "trial.timeout_s" not in frozen["signature"]  # it did not wait for the trial's 900 s
+    assert (dead["status"], dead["failure_kind"]) == ("fail", "job_killed") and "task 1" in dead["signature"], dead
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    points = client.search_runs([client.get_experiment_by_name("m9").experiment_id], "tags.kind = 'point'")
+    assert sorted(r.data.tags["job_num"] for r in points) == ["0", "1", "2"]  # each point recorded once, by rank 0
+    by_job = {r.data.tags["job_num"]: r for r in points}
+    assert by_job["0"].data.params["resolved.mesh"] == "1x4 over 2 hosts" and by_job["0"].data.tags["mesh"] == "1x4"
+    assert by_job["1"].info.status == by_job["2"].info.status == "FAILED"
 
 
 def test_a_requeued_job_is_recorded_once(tmp_path, slurm):

@@ -21,17 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from m9.chips import memory_refusal, mesh_refusals
 from m9.config import M9Config
-from m9.sizes import (kv_bytes_per_token, kv_cache_bytes, kv_cache_bytes_per_chip, state_bytes, weight_bytes,
-                      weight_bytes_per_chip)
+from m9.sizes import kv_cache_bytes, kv_cache_bytes_per_chip, state_bytes, weight_bytes, weight_bytes_per_chip
 
 
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
-
-
-def _size(n: int) -> str:
-    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 @dataclass(frozen=True)
@@ -46,6 +42,8 @@ class Inputs:
     """Bytes of memory of the one chip a point decodes on (None: unknown, not checked)."""
     max_position_embeddings: Optional[int] = None
     """The checkpoint's position limit, when it has one."""
+    processes: Optional[int] = None
+    """Processes the point runs as (SLURM tasks), when it runs: a global mesh needs one per host of the slice."""
 
 
 @dataclass(frozen=True)
@@ -103,31 +101,6 @@ class Plan:
         return self.predicted_generated < self.tokens_requested
 
 
-def _memory_refusal(cfg: M9Config, memory: Optional[int], pages: int, prefill_size: int, lower_bound: bool
-                    ) -> list[str]:
-    """One chip's share of the weights and the KV cache at ``pages``, and the engine's state (on every chip),
-    against one chip's memory, or nothing. The reason names the keys of its largest part."""
-    e = cfg.engine
-    kv, weights = kv_cache_bytes_per_chip(cfg, pages), weight_bytes_per_chip(cfg)
-    state = state_bytes(cfg, prefill_size)
-    if memory is None or kv + weights + state <= e.hbm_utilization * memory:
-        return []
-    at_least = "at least " if lower_bound else ""
-    kv_parts = cfg.shards("kv_head")
-    key = {state: f"engine.max_seqs={e.max_seqs} x engine.max_seq_len={e.max_seq_len}",
-           weights: f"model.name={cfg.model.name}",
-           kv: f"engine.max_pages={pages}" if e.max_pages is not None else
-           f"engine.max_pages (unset: {pages} pages for {cfg.num_seqs} sequences)"}[max(state, weights, kv)]
-    data, model = cfg.mesh_shape
-    return [f"{key}: engine state {_size(state)} ({e.max_seqs} slots x {e.max_seq_len} positions, prefill and logits) "
-            f"+ KV cache {at_least}{_size(kv)} ({at_least}{pages} pages x {e.page_size} tokens x "
-            f"{kv_bytes_per_token(cfg) / 2**10:g} KiB/token" + (f" / {kv_parts} chips" if kv_parts > 1 else "")
-            + f") + weights {_size(weights)}" + (f" (of {_size(weight_bytes(cfg))} over mesh.model={model})"
-                                                   if weights < weight_bytes(cfg) else "")
-            + f" > engine.hbm_utilization={e.hbm_utilization} x {memory / 2**30:.1f} GiB of one "
-            f"{cfg.accelerator.name} chip (mesh {data}x{model})"]
-
-
 # --- the plan -------------------------------------------------------------------------------------------------
 
 
@@ -148,7 +121,7 @@ def decode_budget(cfg: M9Config) -> int:
     return (e.max_seq_len // s.max_rounds) * s.max_rounds * cfg.decode_width
 
 
-def early_refusals(cfg: M9Config, device_memory: Optional[int]) -> list[str]:
+def early_refusals(cfg: M9Config, device_memory: Optional[int], processes: Optional[int] = None) -> list[str]:
     """What is wrong with a point from its config alone: checked before its prompts are built, so that what would be
     built is known to be of a sound size (no more prompts than slots, synthetic prompts that fit a slot, a mesh the
     host has and the model can be split over, slots and their buffers that fit one chip)."""
@@ -166,30 +139,11 @@ def early_refusals(cfg: M9Config, device_memory: Optional[int]) -> list[str]:
     if s.max_rounds > e.max_seq_len:
         problems.append(f"scheduler.max_rounds={s.max_rounds} > engine.max_seq_len={e.max_seq_len}: the decode loop "
                         "would never run")
-    mesh = _mesh_refusals(cfg)
+    mesh = mesh_refusals(cfg, processes)
     if mesh:
         return problems + mesh  # a mesh that cannot be built has no per-chip share to check
     pages, exact = _pages_before_inputs(cfg)
-    return problems + _memory_refusal(cfg, device_memory, pages, _prefill_before_inputs(cfg), lower_bound=not exact)
-
-
-_SPLIT_SIZES = {"kv_head": "num_kv_heads", "heads": "num_heads", "mlp": "intermediate_dim"}
-"""The model size each split axis has (``vocab`` is padded instead)."""
-
-
-def _mesh_refusals(cfg: M9Config) -> list[str]:
-    """A mesh the host cannot give, or a model its model axis cannot split (JAX would raise inside the engine)."""
-    data, model = cfg.mesh_shape
-    a = cfg.accelerator
-    if data * model > a.chips_per_host:
-        return [f"mesh.data={data} x mesh.model={model} = {data * model} chips > accelerator.chips_per_host="
-                f"{a.chips_per_host} of one {a.name} host"]
-    indivisible = [f"model.{_SPLIT_SIZES[axis]}={getattr(cfg.model, _SPLIT_SIZES[axis])}" for axis in cfg.mesh.axes
-                   if axis in _SPLIT_SIZES and getattr(cfg.model, _SPLIT_SIZES[axis]) % model]
-    if indivisible:
-        return [f"mesh.model={model}: {', '.join(indivisible)} not divisible by it (mesh.axes splits "
-                f"{', '.join(a for a in cfg.mesh.axes if a in _SPLIT_SIZES)} over the model axis)"]
-    return []
+    return problems + memory_refusal(cfg, device_memory, pages, _prefill_before_inputs(cfg), lower_bound=not exact)
 
 
 def _prefill_before_inputs(cfg: M9Config) -> int:
@@ -246,7 +200,8 @@ def refused(cfg: M9Config, reasons: list[str]) -> Plan:
 def make_plan(cfg: M9Config, inputs: Inputs) -> Plan:
     """Plan one point: size what was left unset, predict pages and tokens, and list every reason it cannot run."""
     e, s, w = cfg.engine, cfg.scheduler, cfg.workload
-    problems = early_refusals(cfg, None)  # memory is checked below, with the real page count
+    processes = inputs.processes
+    problems = early_refusals(cfg, None, processes)  # memory is checked below, with the real page count
     lens, n_gen = inputs.prompt_lens, w.n_generations
     seq_lens = [n for n in lens for _ in range(n_gen)]  # clones follow their prompt
     prompt_tokens, longest = sum(lens), max(lens)
@@ -296,8 +251,8 @@ def make_plan(cfg: M9Config, inputs: Inputs) -> Plan:
     limit = inputs.max_position_embeddings
     if limit is not None and e.max_seq_len > limit:
         warnings.append(f"engine.max_seq_len={e.max_seq_len} > the checkpoint's max_position_embeddings={limit}")
-    if not _mesh_refusals(cfg):  # a mesh that cannot be built has no per-chip share
-        problems += _memory_refusal(cfg, inputs.device_memory, max_pages, prefill_size, lower_bound=False)
+    if not mesh_refusals(cfg, processes):  # a mesh that cannot be built has no per-chip share
+        problems += memory_refusal(cfg, inputs.device_memory, max_pages, prefill_size, lower_bound=False)
     return Plan(
         max_pages=max_pages,
         max_prefill_size=prefill_size,

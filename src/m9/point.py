@@ -23,23 +23,24 @@ from m9.run.protocol import ProgressEvent
 from m9.run.trial import run_trial
 
 
-def plan_point(cfg: M9Config) -> Plan:
+def plan_point(cfg: M9Config, processes: Optional[int] = None) -> Plan:
     """The planning edge: the chip's memory and the point's inputs are read here and handed to the planner's
-    arithmetic; the prompts are built unless there are too many to build, which the config alone tells."""
+    arithmetic; the prompts are built unless there are too many to build, which the config alone tells.
+    ``processes``: how many the point runs as, where it is about to run (a global mesh needs one per host)."""
     memory = device.memory_bytes(cfg.accelerator)
     too_big = too_big_to_build(cfg)
     if too_big:
-        return refused_plan(cfg, early_refusals(cfg, memory) or [too_big])
+        return refused_plan(cfg, early_refusals(cfg, memory, processes) or [too_big])
     built = prompts.build(cfg)
     return make_plan(cfg, Inputs(built.lengths, len(built.stop_ids), memory,
-                                 checkpoint.max_position_embeddings(cfg.model)))
+                                 checkpoint.max_position_embeddings(cfg.model), processes))
 
 
 def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
     """Plan the point, run it if the plan allows, and record what happened. Never raises for a failed trial."""
     if job.rank > 0:
         return _run_peer(cfg, job)
-    plan = plan_point(cfg)
+    plan = plan_point(cfg, None if cfg.trial.plan_only else job.processes)
     point = job.point_dir
     point.path.mkdir(parents=True, exist_ok=True)
     point.config.write_text(json.dumps(to_dict(cfg), indent=1))
@@ -57,10 +58,11 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
         run_id = _guarded(job, store_errors, lambda: tracking.start_point(cfg.tracking, job, point_params(cfg, plan)))
         live = tracking.LiveSeries(cfg.tracking, run_id) if run_id else None
         try:
-            outcome = _run_trials(cfg, plan, job, live)
-            if job.processes > 1:  # the other processes' trials ran alongside: the point passes only if all did
+            outcome, peers = _run_trials(cfg, plan, job, live)
+            if peers is not None:  # the other processes' trials ran alongside: the point passes only if all did
                 wait = cfg.trial.timeout_s
-                outcome = multihost.combine(outcome, multihost.gather(point, job.processes, wait), wait)
+                outcome = multihost.combine(outcome, multihost.gather(point, job.processes, wait, peers),
+                                            peers.last_beats() if cfg.mesh.hosts == "global" else None)
         except BaseException:  # interrupted: the run must not stay RUNNING
             if run_id:
                 _guarded(job, store_errors, lambda: tracking.kill_point(cfg.tracking, run_id))
@@ -115,14 +117,14 @@ def _record(tracking_cfg, job: JobInfo, params: Mapping[str, Any], outcome: Outc
 def _run_peer(cfg: M9Config, job: JobInfo) -> Outcome:
     """Process ``job.rank > 0`` of a multi-process point: the same trial beside process 0, its outcome left for
     process 0 to record (nothing of its own goes to the journal or the store)."""
-    plan = plan_point(cfg)
+    plan = plan_point(cfg, None if cfg.trial.plan_only else job.processes)
     if cfg.trial.plan_only or fault_gate(cfg) or not _runs(cfg, plan):
         return planned(plan) if plan.accepted else rejected(plan)  # process 0 records the point as it sees it
     where = job.point_dir.for_rank(job.rank)
     where.path.mkdir(parents=True, exist_ok=True)
     print(f"[m9] point {job.job_num} rank {job.rank}/{job.processes}: running, log {where.trials(1)[0].log}",
           flush=True)
-    outcome = _run_trials(cfg, plan, job, None)
+    outcome, _ = _run_trials(cfg, plan, job, None)
     multihost.leave(job.point_dir, job.rank, outcome)
     return outcome
 
@@ -139,9 +141,10 @@ def _guarded(job: JobInfo, errors: list[str], write):
         return None
 
 
-def _run_trials(cfg: M9Config, plan: Plan, job: JobInfo, live) -> Outcome:
-    """The point's trial, or its ``trial.repeats`` fresh trials one after another, combined. Progress events go to
-    the terminal display and, when tracked, to the point's live MLflow series."""
+def _run_trials(cfg: M9Config, plan: Plan, job: JobInfo, live) -> tuple[Outcome, Optional[multihost.Peers]]:
+    """The point's trial, or its ``trial.repeats`` fresh trials one after another, combined, and (a point of
+    several processes) the last trial's peers as this process watched them. Progress events go to the terminal
+    display and, when tracked, to the point's live MLflow series."""
     display = progress.current()
 
     def on_progress(event: ProgressEvent) -> None:
@@ -149,12 +152,14 @@ def _run_trials(cfg: M9Config, plan: Plan, job: JobInfo, live) -> Outcome:
         if live is not None:
             live(event)
 
-    trials = []
-    for i, trial in enumerate(job.point_dir.for_rank(job.rank).trials(cfg.trial.repeats)):
-        label = str(job.job_num) + (f" repeat {i + 1}/{cfg.trial.repeats}" if cfg.trial.repeats > 1 else "")
+    trials, peers, repeats = [], None, cfg.trial.repeats
+    for i, trial in enumerate(job.point_dir.for_rank(job.rank).trials(repeats)):
+        label = str(job.job_num) + (f" repeat {i + 1}/{repeats}" if repeats > 1 else "")
         display.start_point(label, cfg.workload.n_rounds)
-        trials.append(run_trial(cfg, plan, trial, on_progress=on_progress, processes=job.processes))
-    return trials[0] if len(trials) == 1 else combine(trials)
+        peers = multihost.Peers(job.point_dir, job.rank, job.processes, i, repeats) if job.processes > 1 else None
+        blocking = peers if cfg.mesh.hosts == "global" else None  # a global mesh's engine waits on its peers
+        trials.append(run_trial(cfg, plan, trial, on_progress=on_progress, processes=job.processes, peers=blocking))
+    return (trials[0] if len(trials) == 1 else combine(trials)), peers
 
 
 def summary(job: JobInfo, max_pages: Optional[int], outcome: Outcome) -> str:

@@ -66,13 +66,20 @@ class M9Config:
 
     @property
     def mesh_shape(self) -> tuple[int, int]:
-        """The engine's (data, model) mesh: ``mesh.model`` defaults to every chip of one host."""
+        """The engine's (data, model) mesh: ``mesh.model`` defaults to every chip the mesh may use (one host's, or
+        with ``mesh.hosts=global`` the slice's)."""
         m = self.mesh
-        return m.data, m.model if m.model is not None else self.accelerator.chips_per_host
+        return m.data, m.model if m.model is not None else self.mesh_chips_available
+
+    @property
+    def mesh_chips_available(self) -> int:
+        """Chips a mesh may span: one host's, or with ``mesh.hosts=global`` every host's of the slice."""
+        a = self.accelerator
+        return a.chips_per_host * (a.hosts if self.mesh.hosts == "global" else 1)
 
     @property
     def chips(self) -> int:
-        """Chips one engine process decodes on."""
+        """Chips the point's mesh decodes on (one process's, or every process's of a global mesh)."""
         data, model = self.mesh_shape
         return data * model
 

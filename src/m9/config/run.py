@@ -40,6 +40,8 @@ class AcceleratorConfig:
     chips_per_host: int = 1
     """Accelerator chips per host: what ``mesh.model`` defaults to. On ``platform=cpu``, the devices XLA makes of the
     host (m9 starts the engine with ``--xla_force_host_platform_device_count``), to try a mesh on any machine."""
+    hosts: int = 1
+    """Hosts of the slice, one engine process each (a SLURM task per host): what ``mesh.hosts=global`` spans."""
     memory_gib: Optional[float] = None
     """Memory per chip (GiB). None: the host's RAM on ``platform=cpu``, else unchecked."""
     bandwidth_gbps: Optional[float] = None
@@ -49,7 +51,7 @@ class AcceleratorConfig:
     """Peak dense bf16 TFLOP/s per chip (the roofline's ridge point). None: unknown."""
 
     def __post_init__(self) -> None:
-        positive("accelerator", chips_per_host=self.chips_per_host, memory_gib=self.memory_gib,
+        positive("accelerator", chips_per_host=self.chips_per_host, hosts=self.hosts, memory_gib=self.memory_gib,
                   bandwidth_gbps=self.bandwidth_gbps, peak_tflops=self.peak_tflops)
 
 

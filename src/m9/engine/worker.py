@@ -11,6 +11,8 @@ is classified by the parent, which then never reuses it.
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import json
 import logging
 import os
 import resource
@@ -26,6 +28,7 @@ from typing import IO, Optional
 
 from m9.run.files import TrialDir
 from m9.run.protocol import (
+    BEAT_S,
     FAULT_ENV,
     HEARTBEAT_TIMEOUT_S,
     INIT_TIMEOUT_S,
@@ -95,6 +98,7 @@ def run(trial: TrialDir, state: _Process) -> int:
     request = trial.read_request()
     state.trials += 1
     got = _Trial(fixed={"process_start_s": started - request.spawned_at}, first=state.trials == 1)
+    beat = _Heartbeat(trial.heartbeat) if request.processes > 1 else None  # the point's other processes watch it
     try:
         _decode(request, trial, state, got)
         code = 0
@@ -109,7 +113,34 @@ def run(trial: TrialDir, state: _Process) -> int:
         runtime=got.runtime, error=got.error, complete=got.error is None,
         peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, jax_imported=got.first,
         model_built=got.built, sharding=got.sharding))
+    if beat is not None:
+        beat.stop()
     return code
+
+
+class _Heartbeat:
+    """Touches a file every ``BEAT_S`` from a thread of its own, until stopped (once more then: the last beat is
+    when the trial ended). A process stopped, hung in the runtime's C++ with the interpreter held, or gone stops
+    beating; its peers then stop waiting for it (``m9.run.multihost.Peers``)."""
+
+    def __init__(self, path: Path):
+        self.path, self.done = path, threading.Event()
+        self.touch()
+        self.thread = threading.Thread(target=self._run, name="m9-heartbeat", daemon=True)
+        self.thread.start()
+
+    def touch(self) -> None:
+        self.path.touch()
+        os.utime(self.path)
+
+    def _run(self) -> None:
+        while not self.done.wait(BEAT_S):
+            self.touch()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+        self.touch()
 
 
 @dataclass
@@ -138,7 +169,7 @@ def _decode(request: TrialRequest, trial: TrialDir, state: _Process, got: _Trial
         _join_runtime(jax)
         state.distributed = True
 
-    from m9.engine.mesh import device_mesh, measure, on
+    from m9.engine.mesh import check_same_requests, device_mesh, measure, on
     from m9.engine.model import build_model, poison_weights
     from m9.engine.session import build_engine, make_requests, run_round
 
@@ -154,6 +185,8 @@ def _decode(request: TrialRequest, trial: TrialDir, state: _Process, got: _Trial
                           levanter_version=metadata.version("marin-levanter"))
     _say(f"runtime {got.runtime}, trial {state.trials} of this process")
     mesh = device_mesh(cfg)
+    if cfg.mesh.hosts == "global" and jax.process_count() > 1:
+        check_same_requests(_digest(request))
     with on(mesh, cfg):
         t = time.perf_counter()
         key = model_key(cfg)
@@ -194,6 +227,12 @@ def _rounds(cfg, request: TrialRequest, trial: TrialDir, state: _Process, engine
             _say(f"round {r}: {stats.round_total_s:.3f}s, {stats.round_total_generated} tokens, "
                  f"{len(stats.iter_s)} decode iters, pages_in_use={stats.pages_in_use_after_decode}, "
                  f"{stats.compiles} compilations")
+
+
+def _digest(request: TrialRequest) -> bytes:
+    """What must be the same on every process of a global mesh: the request, less when it was handed over."""
+    same = {k: v for k, v in request.to_json().items() if k != "spawned_at"}
+    return hashlib.sha256(json.dumps(same, sort_keys=True).encode()).digest()
 
 
 def _join_runtime(jax) -> None:

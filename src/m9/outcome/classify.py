@@ -78,6 +78,8 @@ def classify(cfg: M9Config, plan: Plan, result: Optional[TrialResult], end: Chil
                      + (f" after {end.lingered_s:g}s" if end.lingered_s is not None else "") + ")")
     if not complete and end.memory_kill is not None:
         return failed(FailureKind.OOM, end.memory_kill)
+    if not complete and end.peer_gone is not None:
+        return failed(FailureKind.TIMEOUT, f"stopped waiting on a peer: {end.peer_gone} (killed)")
     if not complete and end.timed_out_s is not None:
         return failed(FailureKind.TIMEOUT, f"no result after trial.timeout_s={end.timed_out_s:g}s (killed)")
     if result is not None and result.error is not None:

@@ -78,7 +78,7 @@ class PointRecord:
 
     @property
     def mesh(self) -> Optional[str]:
-        """The engine's (data x model) mesh: ``1x8``."""
+        """The engine's (data x model) mesh: ``1x4``, or ``1x8 over 2 hosts`` (``mesh.hosts=global``)."""
         return self.params.get("resolved.mesh")
 
     @property
@@ -122,7 +122,9 @@ def point_params(cfg: M9Config, plan: Plan) -> dict[str, Any]:
         "resolved.prompt_source": cfg.workload.prompt_source,
         "resolved.prompt_tokens": describe(plan.prompt_lens),
         "resolved.prompt_tokens_total": sum(plan.prompt_lens),
-        "resolved.mesh": "x".join(map(str, cfg.mesh_shape)),
+        "resolved.mesh": "x".join(map(str, cfg.mesh_shape)) + (f" over {cfg.accelerator.hosts} hosts"
+                                                              if cfg.mesh.hosts == "global" and cfg.accelerator.hosts > 1
+                                                              else ""),
         "resolved.chips": cfg.chips,
     }
     params = {**flatten(cfg), **resolved, **checkpoint.provenance(cfg.model)}

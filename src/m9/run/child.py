@@ -42,6 +42,8 @@ class ChildExit:
     """Set when the parent killed the child past ``trial.memory_limit_gb``."""
     lingered_s: Optional[float] = None
     """Set when the child wrote its result but did not exit, and was killed that many seconds later."""
+    peer_gone: Optional[str] = None
+    """Set when the parent killed the child because a peer process of the point stopped answering (why)."""
 
 
 def fault_gate(cfg: M9Config, environ=os.environ) -> Optional[str]:

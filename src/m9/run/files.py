@@ -50,10 +50,15 @@ class TrialDir:
     def log(self) -> Path:
         return self.path / "trial.log"
 
+    @property
+    def heartbeat(self) -> Path:
+        """Touched by the engine child while the trial of a multi-process point runs (its peers watch it)."""
+        return self.path / "heartbeat"
+
     def write_request(self, request: TrialRequest) -> None:
         """Hand the trial its orders (and clear what an earlier attempt left)."""
-        self.result.unlink(missing_ok=True)
-        self.progress.unlink(missing_ok=True)
+        for path in (self.result, self.progress, self.heartbeat):
+            path.unlink(missing_ok=True)
         write_json(self.request, request.to_json())
 
     def read_request(self) -> TrialRequest:

@@ -1,14 +1,20 @@
-"""A point run as several processes (SLURM tasks, one per host or more): who this process is, and how process 0,
-which alone records, learns how every other process's trial went.
+"""A point run as several processes (SLURM tasks, one per host): who this process is, how the processes watch each
+other, and how process 0, which alone records, learns how every other process's trial went.
 
-Each process runs the same decode in its own engine child, and the children form one JAX distributed runtime
-(``jax.distributed.initialize`` reads the SLURM step's environment; gloo collectives on CPU). The decode is
-host-data-parallel, the way Levanter's multi-host sampler runs replicas: every process holds the model and its
-own KV pages (``max_pages`` planned once, identical everywhere) on its local devices, so no process's decode waits
-on another's. Process ``k > 0`` leaves its outcome in ``<point>/rank_k/``; process 0 waits for them, within a
-bound, and fails the point with the first failing process's rank and signature. A process that dies outright
-ends the SLURM step (m9 runs ``srun --kill-on-bad-exit``), and the job comes back to the sweeper as lost, with
-SLURM's words on which task died.
+Each process runs the same trial in its own engine child, and the children form one JAX distributed runtime
+(``jax.distributed.initialize`` reads the SLURM step's environment; gloo collectives on CPU), in one of two modes
+(``mesh.hosts``): ``replicas``, host-data-parallel as Levanter's multi-host sampler runs them (every process holds
+the model and its own KV pages on its local devices, so no process's decode waits on another's), or ``global``,
+one mesh over every process's devices (one model, one KV cache; every process calls the same jitted functions on
+identical requests, which the engine checks, and a process that stops blocks the others inside a collective).
+``max_pages`` is planned from the config alone, so it is the same everywhere.
+
+Nothing waits forever on a peer. Every engine child beats (``TrialDir.heartbeat``); each process, while its own
+trial runs and while process 0 gathers, takes a peer that has not beaten for ``SILENCE_S`` as stopped, hung or
+gone (``Peers``), kills its own engine and fails the point naming the peer's rank. Process ``k > 0`` leaves its
+outcome in ``<point>/rank_k/``; process 0 fails the point with the rank that failed first. A process that dies
+outright ends the SLURM step (m9 runs ``srun --kill-on-bad-exit``), and the job comes back to the sweeper as lost,
+with SLURM's words on which task died; the sweeper cancels a job whose peers linger after process 0 recorded.
 """
 
 from __future__ import annotations
@@ -18,9 +24,13 @@ import json
 import os
 import time
 
+from pathlib import Path
+from typing import Optional
+
 from m9.outcome.outcome import Outcome
 from m9.outcome.status import FailureKind, Status
 from m9.run.files import PointDir, write_json
+from m9.run.protocol import INIT_TIMEOUT_S, SILENCE_S
 
 _POLL_S = 0.5
 
@@ -34,39 +44,104 @@ def processes() -> tuple[int, int]:
     return int(os.environ.get("SLURM_PROCID", 0)), count
 
 
+def _mtime(path: Path) -> Optional[float]:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+class Peers:
+    """The same trial of the point's other processes, as this one watches them from ``since`` (epoch seconds, when
+    its own trial began). The processes of one attempt start within ``INIT_TIMEOUT_S`` of each other (else their
+    runtime never forms), so files older than that are an earlier attempt's and do not count."""
+
+    def __init__(self, point: PointDir, rank: int, count: int, repeat: int, repeats: int):
+        self.every = {r: point.for_rank(r).trials(repeats)[repeat] for r in range(count)}
+        self.trials = {r: t for r, t in self.every.items() if r != rank}
+        self.since = time.time()
+
+    def _fresh(self, path: Path) -> Optional[float]:
+        t = _mtime(path)
+        return t if t is not None and t >= self.since - INIT_TIMEOUT_S else None
+
+    def silent(self, rank: int) -> Optional[str]:
+        """Why peer ``rank`` is taken as stopped, hung or gone, or None while it beats (or has finished): silent
+        for ``SILENCE_S`` of this trial (a peer that started first has as long as one that started with it)."""
+        trial, now = self.trials[rank], time.time()
+        if self._fresh(trial.result) is not None:
+            return None
+        beat = self._fresh(trial.heartbeat)
+        if beat is None:
+            return (f"rank {rank}: its engine did not start within {INIT_TIMEOUT_S}s"
+                    if now - self.since > INIT_TIMEOUT_S else None)
+        if now - max(beat, self.since) > SILENCE_S:
+            return f"rank {rank}: its engine stopped answering (no heartbeat for {now - beat:.0f}s)"
+        return None
+
+    def first_silent(self) -> Optional[str]:
+        """The first peer taken as stopped, hung or gone, or None."""
+        return next((why for why in map(self.silent, self.trials) if why), None)
+
+    def last_beat(self, rank: int) -> float:
+        """When process ``rank``'s engine last beat (its trial's end, when it ended); -inf: it never did."""
+        trial = self.every[rank]
+        return max((t for t in (self._fresh(trial.result), self._fresh(trial.heartbeat)) if t is not None),
+                   default=float("-inf"))
+
+    def last_beats(self) -> dict[int, float]:
+        """``last_beat`` of every process, this one's too."""
+        return {rank: self.last_beat(rank) for rank in self.every}
+
+
 def leave(point: PointDir, rank: int, outcome: Outcome) -> None:
     """Process ``rank > 0``: its outcome, for process 0 (written whole, or not at all)."""
     write_json(point.for_rank(rank).rank_outcome, outcome.to_json())
 
 
-def gather(point: PointDir, count: int, wait_s: float) -> dict[int, Outcome | None]:
-    """Process 0: every other process's outcome, waiting at most ``wait_s`` for them (None: none came)."""
+def gather(point: PointDir, count: int, wait_s: float, peers: Optional[Peers] = None) -> dict[int, Outcome | None]:
+    """Process 0: every other process's outcome (None: none came), waiting at most ``wait_s`` for them, and not
+    for a peer that ``peers`` takes as gone, or whose trial ended ``SILENCE_S`` ago without its outcome."""
     deadline = time.monotonic() + wait_s
     found: dict[int, Outcome | None] = {}
+    given_up: set[int] = set()
     while True:
         for rank in range(1, count):
             path = point.for_rank(rank).rank_outcome
-            if rank not in found and path.exists():
+            if rank in found or rank in given_up:
+                continue
+            if path.exists() and (peers is None or peers._fresh(path) is not None):
                 found[rank] = Outcome.from_json(json.loads(path.read_text()))
-        if len(found) == count - 1 or time.monotonic() > deadline:
+            elif peers is not None and (peers.silent(rank) or time.time() - peers.last_beat(rank) > SILENCE_S):
+                given_up.add(rank)
+        if len(found) + len(given_up) == count - 1 or time.monotonic() > deadline:
             return {rank: found.get(rank) for rank in range(1, count)}
         time.sleep(_POLL_S)
 
 
-def combine(own: Outcome, peers: dict[int, Outcome | None], wait_s: float) -> Outcome:
-    """The point's outcome: process 0's measurements, failed by the first process that failed (rank named)."""
+def combine(own: Outcome, peers: dict[int, Outcome | None], last_beat: Optional[dict[int, float]] = None) -> Outcome:
+    """The point's outcome: process 0's measurements, failed by the process that failed first (rank named).
+    Replicas fail on their own: that is the lowest failing rank. On a global mesh (``last_beat``: when each
+    process's engine last beat) one process's failure fails the others: the first is the one whose engine stopped
+    first, unless process 0's own failure follows from the config (then it is the same everywhere)."""
     metrics = {**own.metrics, "process_count": 1 + len(peers)}
     per_process = [own.metrics.get("round_avg_tok_s")] + [p.metrics.get("round_avg_tok_s") for p in peers.values()
                                                          if p is not None]
-    if all(v is not None for v in per_process) and len(per_process) == 1 + len(peers):
+    if last_beat is None and all(v is not None for v in per_process) and len(per_process) == 1 + len(peers):
         metrics["all_processes_round_avg_tok_s"] = sum(per_process)  # every replica's tokens per second
+    failed: dict[int, Outcome | None] = {rank: p for rank, p in peers.items() if p is None or p.status != Status.PASS}
     if own.status != Status.PASS:
-        return dataclasses.replace(own, metrics=metrics, signature=f"rank 0: {own.signature}")
-    for rank, peer in peers.items():
-        if peer is None:
-            return dataclasses.replace(own, status=Status.FAIL, failure_kind=FailureKind.CRASH, metrics=metrics,
-                                       signature=f"rank {rank}: no outcome within {wait_s:g}s")
-        if peer.status != Status.PASS:
-            return dataclasses.replace(own, status=Status.FAIL, failure_kind=peer.failure_kind, metrics=metrics,
-                                       signature=f"rank {rank}: {peer.signature}")
-    return dataclasses.replace(own, metrics=metrics)
+        failed[0] = own
+    if not failed:
+        return dataclasses.replace(own, metrics=metrics)
+    if last_beat is None or (0 in failed and own.failure_kind.deterministic):
+        first = min(failed)
+    else:
+        first = min(failed, key=lambda rank: (last_beat.get(rank, float("-inf")), rank))
+    peer = failed[first]
+    then = f"; rank 0: {own.signature}" if first != 0 and 0 in failed else ""
+    if peer is None:
+        return dataclasses.replace(own, status=Status.FAIL, failure_kind=FailureKind.TIMEOUT, metrics=metrics,
+                                   signature=f"rank {first}: left no outcome (stopped, hung or gone){then}")
+    return dataclasses.replace(own, status=Status.FAIL, failure_kind=peer.failure_kind, metrics=metrics,
+                               signature=f"rank {first}: {peer.signature}{then}")

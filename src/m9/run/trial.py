@@ -22,6 +22,7 @@ from m9.plan import Plan
 from m9.run import warm
 from m9.run.child import ChildExit, kill, rss_bytes, spawn
 from m9.run.files import TrialDir
+from m9.run.multihost import Peers
 from m9.run.protocol import ProgressEvent, TrialRequest, read_event
 
 _POLL_S = 0.2
@@ -29,12 +30,13 @@ RESULT_GRACE_S = 30.0
 
 
 def run_trial(cfg: M9Config, plan: Plan, trial: TrialDir,
-              on_progress: Optional[Callable[[ProgressEvent], None]] = None, processes: int = 1) -> Outcome:
+              on_progress: Optional[Callable[[ProgressEvent], None]] = None, processes: int = 1,
+              peers: Optional[Peers] = None) -> Outcome:
     """Run the engine for a plan under ``trial.timeout_s``; the child's log lands in the trial's directory.
     ``on_progress`` receives the child's progress events as they come. With ``trial.worker=warm`` the trial runs in
     the warm worker (started, or restarted, as needed) and the worker is discarded after anything but a pass; with
     ``fresh`` it runs in a new interpreter of its own. ``processes`` > 1: the child joins the point's JAX
-    distributed runtime (``m9.run.multihost``)."""
+    distributed runtime, and is killed when one of its ``peers`` stops answering (``m9.run.multihost``)."""
     built = prompts.build(cfg)
     trial.path.mkdir(parents=True, exist_ok=True)
     trial.write_request(TrialRequest(config=cfg, max_pages=plan.max_pages, max_prefill_size=plan.max_prefill_size,
@@ -50,7 +52,7 @@ def run_trial(cfg: M9Config, plan: Plan, trial: TrialDir,
             child = spawn([str(trial.path)], cfg, stdout=log)
         until_result = False
     try:
-        end = _watch(child, cfg, tail, trial, until_result)
+        end = _watch(child, cfg, tail, trial, until_result, peers)
     except BaseException:  # interrupted (Ctrl-C, SIGTERM): the engine must not outlive the sweep
         kill(child, ChildExit(None))
         raise
@@ -87,10 +89,11 @@ class _ProgressTail:
 
 
 def _watch(child: subprocess.Popen, cfg: M9Config, tail: _ProgressTail, trial: TrialDir,
-           until_result: bool = False) -> ChildExit:
-    """Wait for the child, killing its process group past ``trial.timeout_s`` or ``trial.memory_limit_gb``, or
-    ``RESULT_GRACE_S`` after it wrote its result without exiting (a runtime stuck in shutdown). A warm worker
-    (``until_result``) is done when its result appears: it lives on for the next trial."""
+           until_result: bool = False, peers: Optional[Peers] = None) -> ChildExit:
+    """Wait for the child, killing its process group past ``trial.timeout_s`` or ``trial.memory_limit_gb``,
+    ``RESULT_GRACE_S`` after it wrote its result without exiting (a runtime stuck in shutdown), or when one of its
+    ``peers`` stops answering. A warm worker (``until_result``) is done when its result appears: it lives on for
+    the next trial."""
     deadline = time.monotonic() + cfg.trial.timeout_s
     limit = int(cfg.trial.memory_limit_gb * 2**30) if cfg.trial.memory_limit_gb else None
     peak, result_seen = 0, None
@@ -115,3 +118,6 @@ def _watch(child: subprocess.Popen, cfg: M9Config, tail: _ProgressTail, trial: T
             return kill(child, ChildExit(None, peak_rss_bytes=peak, memory_kill=reason))
         if time.monotonic() > deadline:
             return kill(child, ChildExit(None, peak_rss_bytes=peak, timed_out_s=cfg.trial.timeout_s))
+        gone = peers.first_silent() if peers is not None and result_seen is None else None
+        if gone:
+            return kill(child, ChildExit(None, peak_rss_bytes=peak, peer_gone=gone))

@@ -21,6 +21,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from m9.outcome.status import FailureKind
 
 _SACCT_SETTLE_S = 30.0  # a job whose result says it was stopped may still be COMPLETING in SLURM's view
+_PEERS_GRACE_S = 30.0  # how long a multi-task job's other tasks may take to exit after task 0's result
+_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
 def _collect(job: Any, overrides: list[str], working_dir: Path) -> JobReturn:
     from submitit.core.utils import FailedJobError, UncompletedJobError
 
+    if job.num_tasks > 1:
+        _end_lingering_tasks(job)
     try:
         ret = job.results()[0]  # a multi-task job: task 0's, which recorded the point
     except (UncompletedJobError, FailedJobError) as exc:
@@ -96,6 +100,22 @@ def _collect(job: Any, overrides: list[str], working_dir: Path) -> JobReturn:
     if ret.status == JobStatus.FAILED and isinstance(ret._return_value, UncompletedJobError):
         return _lost(job, overrides, working_dir, ret._return_value)  # submitit stopped the task (time limit)
     return ret
+
+
+def _end_lingering_tasks(job: Any) -> None:
+    """A point of several tasks: once task 0 has recorded it (its result is there), the others have left their
+    outcomes or been given up on; one still running ``_PEERS_GRACE_S`` later is stopped, hung or stuck in shutdown,
+    and the job is cancelled, so that a stopped peer cannot hold the sweep until the job's time limit."""
+    first = job.task(0)
+    while not first.done():
+        time.sleep(_POLL_S)
+    deadline = time.monotonic() + _PEERS_GRACE_S
+    while not job.done() and time.monotonic() < deadline:
+        time.sleep(_POLL_S)
+    if not job.done():
+        print(f"[m9] job {job.job_id}: task 0 recorded its point; other tasks still running "
+              f"{_PEERS_GRACE_S:g}s later: cancelling the job", flush=True)
+        job.cancel(check=False)
 
 
 def _lost(job: Any, overrides: list[str], working_dir: Path, exc: BaseException) -> JobReturn:
