@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import compose_m9
+from hf_files import write_checkpoint, write_tokenizer
 from m9.outcome.status import FailureKind, Status
 from m9.point import plan_point
 from m9.run import warm
@@ -69,3 +70,19 @@ def test_a_mesh_the_child_cannot_build_fails_the_point_in_one_line_naming_both(t
     outcome = run_trial(cfg, plan, TrialDir(tmp_path / "t"))
     assert (outcome.status, outcome.failure_kind) == (Status.FAIL, FailureKind.ENGINE_ERROR)
     assert outcome.signature == "MeshError: mesh.data=1 x mesh.model=4 needs 4 devices; this process sees 2 (cpu: cpu)"
+
+
+@pytest.mark.slow
+def test_a_checkpoint_is_read_onto_the_mesh_and_decodes_the_tokens_of_one_device(tmp_path, tiny_model):
+    """Levanter's converter places the saved weights on the mesh with the axis mapping in context."""
+    ckpt = write_checkpoint(tmp_path / "tiny-llama", tiny_model, write_tokenizer(tmp_path / "tokenizer"))
+    _, random, random_result = _trial(tmp_path, "random", "mesh.model=1")  # the weights it saved, as built
+    _, one, one_result = _trial(tmp_path, "one", f"model.checkpoint={ckpt}", "mesh.model=1")
+    plan, two, result = _trial(tmp_path, "two", f"model.checkpoint={ckpt}", "mesh.model=2")
+    assert random.status == one.status == two.status == Status.PASS, (one.signature, two.signature)
+    assert result.rounds[0].tokens_digest == one_result.rounds[0].tokens_digest == random_result.rounds[0].tokens_digest
+    got = result.sharding
+    assert got.mesh == (1, 2) and got.kv_cache_bytes_per_chip * 2 == got.kv_cache_bytes
+    assert got.weight_bytes_per_chip < got.weight_bytes == one_result.sharding.weight_bytes
+    assert (got.weight_bytes_per_chip, got.kv_cache_bytes_per_chip) == (plan.weight_bytes_per_chip,
+                                                                        plan.kv_cache_bytes_per_chip)

@@ -171,6 +171,14 @@ def test_the_checkpoints_config_sets_the_shape_whatever_the_model_group_says(hf)
     assert plan_point(cfg).weight_bytes == plan_point(compose_m9()).weight_bytes
 
 
+def test_a_vocabulary_the_model_axis_cannot_split_is_padded_for_random_weights_and_refused_for_a_checkpoint(hf):
+    mesh = ["accelerator.chips_per_host=3", "mesh.axes=[vocab]"]  # 256 tokens over 3 chips
+    assert plan_point(compose_m9(mesh)).accepted  # random weights: Levanter pads the vocabulary to 258
+    (reason,) = plan_point(compose_m9([f"model.checkpoint={hf.ckpt}", *mesh])).rejections
+    assert reason == ("mesh.model=3: model.vocab_size=256 not divisible by it, and a checkpoint's vocabulary is read "
+                      "as saved, not padded (drop vocab from mesh.axes)")
+
+
 def _folder(root: Path, name: str, config: dict | None, weights: dict[str, str] | None = None) -> Path:
     """A checkpoint-like folder: ``config.json`` (None: none) and weight files by name."""
     folder = root / name

@@ -59,36 +59,44 @@ def _beat(point: PointDir, rank: int, age_s: float, what: str = "heartbeat") -> 
     os.utime(path, (time.time() - age_s,) * 2)
 
 
-def test_a_peer_is_given_up_on_when_its_engine_stops_beating_and_never_while_it_beats_or_has_ended(tmp_path):
+def test_a_peer_is_given_up_on_when_its_engine_stops_beating_and_never_while_it_beats_or_has_ended(
+        tmp_path, monkeypatch):
+    clock = [1000.0]  # this host's monotonic clock, which silence is timed on
+    monkeypatch.setattr(multihost.time, "monotonic", lambda: clock[0])
     point = PointDir(tmp_path)
     peers = multihost.Peers(point, 0, 5, 0, 1)
     assert peers.first_silent() is None  # nobody has started yet: they have INIT_TIMEOUT_S to
-    _beat(point, 1, 30)  # rank 1 beat before this trial began, and then stopped:
-    assert peers.silent(1) is None  # this trial has not yet waited SILENCE_S for it
-    peers.since -= SILENCE_S + 5  # now it has, and rank 1's last beat is older still:
-    _beat(point, 1, SILENCE_S + 30)
-    _beat(point, 2, 0, "result")
-    _beat(point, 3, 1)
-    assert peers.silent(1).startswith("rank 1: its engine stopped answering (no heartbeat for")
-    assert peers.silent(2) is None and peers.silent(3) is None  # ended its trial; beating
+    _beat(point, 1, 30)  # rank 1 beat before this trial began, then stopped
+    _beat(point, 3, 10)
+    assert peers.first_silent() is None
+    clock[0] += SILENCE_S + 1
+    _beat(point, 3, 2)  # rank 3 beats on
+    _beat(point, 2, 0, "result")  # rank 2 ended its trial
+    assert peers.silent(1) == f"rank 1: its engine stopped answering (no heartbeat for {SILENCE_S + 1}s)"
+    assert peers.silent(2) is None and peers.silent(3) is None
     assert peers.first_silent() == peers.silent(1)
-    peers.since = time.time() - INIT_TIMEOUT_S - 5
     _beat(point, 4, 3 * INIT_TIMEOUT_S)  # left by an earlier attempt: this one's rank 4 never started
+    assert peers.silent(4) is None
+    clock[0] += INIT_TIMEOUT_S
     assert peers.silent(4) == f"rank 4: its engine did not start within {INIT_TIMEOUT_S}s"
     assert peers.last_beat(4) == float("-inf") and peers.last_beat(2) > peers.last_beat(3) > peers.last_beat(1)
 
 
-def test_process_0_stops_waiting_for_a_peer_that_stopped_answering(tmp_path):
+def test_process_0_stops_waiting_for_a_peer_that_stopped_answering_and_waits_for_one_not_started(
+        tmp_path, monkeypatch):
+    ticks = iter(range(1000, 10**9, 10))  # this host's clock: 10 s a reading, so that a minute of silence is quick
+    monkeypatch.setattr(multihost.time, "monotonic", lambda: float(next(ticks)))
     point = PointDir(tmp_path)
     peers = multihost.Peers(point, 0, 3, 0, 1)
-    peers.since -= SILENCE_S + 10  # this trial began a while ago
     multihost.leave(point, 1, _ok(10.0))
-    _beat(point, 2, SILENCE_S + 5)
+    _beat(point, 2, 5)  # rank 2 beat once, then stopped
     got: dict = {}
     waiter = threading.Thread(target=lambda: got.update(multihost.gather(point, 3, wait_s=3600, peers=peers)))
     waiter.start()
-    waiter.join(timeout=60)  # far below the wait it was given: it gave up on rank 2 at once
+    waiter.join(timeout=60)  # a few polls: far below the hour it was given
     assert not waiter.is_alive() and got[1].status == "pass" and got[2] is None
+    # a peer that has not started yet is waited for (INIT_TIMEOUT_S), not taken for gone
+    assert not multihost.Peers(point, 0, 3, 0, 1).given_up(1)
 
 
 def test_on_a_global_mesh_the_process_whose_engine_stopped_first_fails_the_point():
@@ -109,4 +117,4 @@ def test_on_a_global_mesh_the_process_whose_engine_stopped_first_fails_the_point
     point = multihost.combine(pages, {1: pages}, last_beat={0: 51.0, 1: 50.0})
     assert point.signature == "rank 0: Out of free pages"
     # one model over the mesh: no per-replica throughput to add up
-    assert "all_processes_round_avg_tok_s" not in multihost.combine(_ok(12.0), {1: _ok(12.0)}, {0: 1.0, 1: 1.0}).metrics
+    assert "all_processes_round_avg_tok_s" not in multihost.combine(_ok(12.0), {1: _ok(12.0)}, {0: 1.0, 1: 1.0}, replicas=False).metrics

@@ -9,7 +9,7 @@ from conftest import compose_m9
 
 from m9.outcome import roofline
 from m9.point import plan_point
-from m9.sizes import kv_bytes_per_token, step_weight_bytes, step_weight_bytes_per_chip
+from m9.sizes import kv_bytes_per_token, step_weight_bytes_per_chip
 
 # tiny model, float32: KV 2 x 2 layers x 2 kv heads x 16 x 4 B = 512 B/token; matmul parameters
 # 2 x (64*4*16*2 + 64*2*16*2 + 3*64*128) + 256*64 (LM head) = 90,112, norms 5 x 64 = 320; a step reads
@@ -20,7 +20,7 @@ STEP, WEIGHTS, KV_TOKEN, MATMUL = 361_728, 427_264, 512, 90_112
 def test_bytes_and_flops_of_a_decode_follow_the_weights_and_the_kv_context():
     cfg = compose_m9(["engine.max_seqs=2", "accelerator.bandwidth_gbps=10", "accelerator.peak_tflops=2"])
     plan = plan_point(cfg)
-    assert plan.weight_bytes == WEIGHTS and step_weight_bytes(cfg) == STEP
+    assert plan.weight_bytes == WEIGHTS and step_weight_bytes_per_chip(cfg) == STEP  # one chip reads it all
     assert kv_bytes_per_token(cfg) == KV_TOKEN
     # two 16-token prompts, 4 tokens each (1 from prefill): 3 decode steps of 2 tokens; each decoded token attends
     # to 17, 18, 19 tokens: 54 per sequence

@@ -41,6 +41,9 @@ def mesh_refusals(cfg: M9Config, processes: Optional[int] = None) -> list[str]:
     if indivisible:
         return [f"mesh.model={model}: {', '.join(indivisible)} not divisible by it (mesh.axes splits "
                 f"{', '.join(a for a in cfg.mesh.axes if a in _SPLIT_SIZES)} over the model axis)"]
+    if "vocab" in cfg.mesh.axes and cfg.model.checkpoint and cfg.model.vocab_size % model:
+        return [f"mesh.model={model}: model.vocab_size={cfg.model.vocab_size} not divisible by it, and a checkpoint's "
+                "vocabulary is read as saved, not padded (drop vocab from mesh.axes)"]
     return []
 
 

@@ -62,7 +62,7 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
             if peers is not None:  # the other processes' trials ran alongside: the point passes only if all did
                 wait = cfg.trial.timeout_s
                 outcome = multihost.combine(outcome, multihost.gather(point, job.processes, wait, peers),
-                                            peers.last_beats() if cfg.mesh.hosts == "global" else None)
+                                            peers.last_beats(), replicas=cfg.mesh.hosts == "replicas")
         except BaseException:  # interrupted: the run must not stay RUNNING
             if run_id:
                 _guarded(job, store_errors, lambda: tracking.kill_point(cfg.tracking, run_id))
@@ -117,9 +117,15 @@ def _record(tracking_cfg, job: JobInfo, params: Mapping[str, Any], outcome: Outc
 def _run_peer(cfg: M9Config, job: JobInfo) -> Outcome:
     """Process ``job.rank > 0`` of a multi-process point: the same trial beside process 0, its outcome left for
     process 0 to record (nothing of its own goes to the journal or the store)."""
+    multihost.clear(job.point_dir, job.rank)
     plan = plan_point(cfg, None if cfg.trial.plan_only else job.processes)
-    if cfg.trial.plan_only or fault_gate(cfg) or not _runs(cfg, plan):
-        return planned(plan) if plan.accepted else rejected(plan)  # process 0 records the point as it sees it
+    gate = fault_gate(cfg)
+    if cfg.trial.plan_only or gate or not _runs(cfg, plan):  # process 0 records the point as it sees it
+        outcome = refused(gate) if gate else planned(plan) if plan.accepted else rejected(plan)
+        if not cfg.trial.plan_only:  # process 0 may be waiting for it: say at once why this process did not run
+            multihost.leave(job.point_dir, job.rank, Outcome(Status.FAIL, FailureKind.ENGINE_ERROR,
+                                                             f"did not run here: {outcome.signature}"))
+        return outcome
     where = job.point_dir.for_rank(job.rank)
     where.path.mkdir(parents=True, exist_ok=True)
     print(f"[m9] point {job.job_num} rank {job.rank}/{job.processes}: running, log {where.trials(1)[0].log}",

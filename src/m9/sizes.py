@@ -73,12 +73,6 @@ def step_weight_bytes_per_chip(cfg: M9Config) -> int:
     return (_params_per_chip(cfg, split=True) - embedding) * DTYPE_BYTES[cfg.engine.compute_dtype]
 
 
-def step_weight_bytes(cfg: M9Config) -> int:
-    """Weight bytes one decode step reads: every multiplied matrix and the norms (the embedding lookup reads only
-    the rows of the tokens it embeds)."""
-    return (matmul_params(cfg) + _norm_params(cfg)) * DTYPE_BYTES[cfg.engine.compute_dtype]
-
-
 def state_bytes(cfg: M9Config, prefill_size: int) -> int:
     """Levanter's buffers that grow with the slots and their length, beside the KV cache: the decode state's
     tokens and logprobs (i32 + f32 per slot and position), the sequence table's page lists (two i32 per slot and

@@ -108,20 +108,23 @@ def run(trial: TrialDir, state: _Process) -> int:
         traceback.print_exc(file=sys.stdout)
         code = 1
     sys.stdout.flush()
-    trial.write_result(TrialResult(
-        worker_pid=os.getpid(), worker_trial=state.trials, fixed_costs=got.fixed, rounds=tuple(got.rounds),
-        runtime=got.runtime, error=got.error, complete=got.error is None,
-        peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, jax_imported=got.first,
-        model_built=got.built, sharding=got.sharding))
-    if beat is not None:
-        beat.stop()
+    try:
+        trial.write_result(TrialResult(
+            worker_pid=os.getpid(), worker_trial=state.trials, fixed_costs=got.fixed, rounds=tuple(got.rounds),
+            runtime=got.runtime, error=got.error, complete=got.error is None,
+            peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, jax_imported=got.first,
+            model_built=got.built, sharding=got.sharding))
+    finally:
+        if beat is not None:
+            beat.stop()
     return code
 
 
 class _Heartbeat:
     """Touches a file every ``BEAT_S`` from a thread of its own, until stopped (once more then: the last beat is
-    when the trial ended). A process stopped, hung in the runtime's C++ with the interpreter held, or gone stops
-    beating; its peers then stop waiting for it (``m9.run.multihost.Peers``)."""
+    when the trial ended). A process stopped (a frozen host), gone, or stuck with its interpreter held stops
+    beating; its peers then stop waiting for it (``m9.run.multihost.Peers``). One that hangs with the interpreter
+    free beats on: its trial's timeout ends that."""
 
     def __init__(self, path: Path):
         self.path, self.done = path, threading.Event()

@@ -23,7 +23,7 @@ SHUTDOWN_TIMEOUT_S = 20
 BEAT_S = 1.0
 """A multi-process point's engine child touches its trial's heartbeat file this often while its trial runs ..."""
 SILENCE_S = 60
-"""... and a peer whose engine has not beaten for this long is taken as stopped, hung or gone: the processes still
+"""... and a peer whose engine has not beaten for this long is taken as stopped, frozen or gone: the processes still
 running kill their engines and fail the point, naming it. Generous, so that a long compile holding the interpreter
 is not taken for a hang; far below any trial timeout a global mesh would otherwise sit out in a collective."""
 
