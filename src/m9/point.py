@@ -47,12 +47,8 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
     for warning in plan.warnings:
         progress.warn_once(warning)
     run_id, store_errors = None, []
-    gate = fault_gate(cfg)  # the command line was refused for it; a job whose environment differs is refused here
-    if gate:
-        outcome = refused(gate)
-    elif cfg.trial.plan_only:
-        outcome = planned(plan) if plan.accepted else rejected(plan)
-    elif _runs(cfg, plan):
+    outcome = _without_trial(cfg, plan)
+    if outcome is None:
         print(f"[m9] point {job.job_num} ({job.label}): running, log {point.trials(cfg.trial.repeats)[0].log}",
               flush=True)
         run_id = _guarded(job, store_errors, lambda: tracking.start_point(cfg.tracking, job, point_params(cfg, plan)))
@@ -69,17 +65,21 @@ def run_point(cfg: M9Config, job: JobInfo) -> Outcome:
             raise
         if live is not None:
             live.flush()
-    else:
-        outcome = rejected(plan)
     artifacts = [point.config, *(p for t in point.trials(cfg.trial.repeats) for p in (t.log, t.result))]
     return _record(cfg.tracking, job, point_params(cfg, plan), outcome, artifacts, run_id, store_errors,
                    tracked=not cfg.trial.plan_only)
 
 
-def _runs(cfg: M9Config, plan: Plan) -> bool:
-    """Whether the point's trial runs: the planner accepted it, or the user overrules the planner
-    (``trial.enforce_plan=false``) for a point it could size."""
-    return plan.accepted or (not cfg.trial.enforce_plan and plan.sized)
+def _without_trial(cfg: M9Config, plan: Plan) -> Optional[Outcome]:
+    """The point's outcome when its trial does not run, else None (it runs when the planner accepted it, or the user
+    overrules the planner, ``trial.enforce_plan=false``, for a point it could size). The fault gate refused the
+    command line already; a job whose environment differs is refused here."""
+    gate = fault_gate(cfg)
+    if gate:
+        return refused(gate)
+    if cfg.trial.plan_only:
+        return planned(plan) if plan.accepted else rejected(plan)
+    return None if plan.accepted or (not cfg.trial.enforce_plan and plan.sized) else rejected(plan)
 
 
 def record_lost(cfg: M9Config, job: JobInfo, signature: str, kind: FailureKind, logs: tuple[str, ...] = ()) -> Outcome:
@@ -119,9 +119,8 @@ def _run_peer(cfg: M9Config, job: JobInfo) -> Outcome:
     process 0 to record (nothing of its own goes to the journal or the store)."""
     multihost.clear(job.point_dir, job.rank)
     plan = plan_point(cfg, None if cfg.trial.plan_only else job.processes)
-    gate = fault_gate(cfg)
-    if cfg.trial.plan_only or gate or not _runs(cfg, plan):  # process 0 records the point as it sees it
-        outcome = refused(gate) if gate else planned(plan) if plan.accepted else rejected(plan)
+    outcome = _without_trial(cfg, plan)
+    if outcome is not None:  # process 0 records the point as it sees it
         if not cfg.trial.plan_only:  # process 0 may be waiting for it: say at once why this process did not run
             multihost.leave(job.point_dir, job.rank, Outcome(Status.FAIL, FailureKind.ENGINE_ERROR,
                                                              f"did not run here: {outcome.signature}"))

@@ -133,8 +133,7 @@ class _Heartbeat:
         self.thread.start()
 
     def touch(self) -> None:
-        self.path.touch()
-        os.utime(self.path)
+        self.path.touch()  # an existing file's mtime set to now
 
     def _run(self) -> None:
         while not self.done.wait(BEAT_S):

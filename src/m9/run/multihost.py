@@ -69,13 +69,14 @@ class Peers:
         self.seen: dict[tuple[int, str], tuple[Optional[float], float]] = {}
         """(rank, file) -> (the mtime last seen, when this process first saw it: monotonic)."""
 
-    def _fresh(self, path: Path) -> Optional[float]:
+    def fresh(self, path: Path) -> Optional[float]:
+        """The file's mtime when it is this attempt's, else None."""
         t = _mtime(path)
         return t if t is not None and t >= self.since - INIT_TIMEOUT_S else None
 
     def _unchanged_for(self, rank: int, what: str) -> tuple[Optional[float], float]:
         """(the file's fresh mtime or None, seconds of this trial it has stood unchanged, by this host's clock)."""
-        t, now = self._fresh(getattr(self.trials[rank], what)), time.monotonic()
+        t, now = self.fresh(getattr(self.trials[rank], what)), time.monotonic()
         last, since = self.seen.get((rank, what), (None, self.started))
         if t != last:
             last, since = t, now
@@ -103,13 +104,13 @@ class Peers:
         """Process 0 waits no longer for peer ``rank``'s outcome: it is silent, or it ended its trial
         ``SILENCE_S`` ago and has left no outcome since (its own process stopped)."""
         ended, quiet = self._unchanged_for(rank, "result")
-        return bool(self.silent(rank)) or (ended is not None and quiet > SILENCE_S)
+        return quiet > SILENCE_S if ended is not None else bool(self.silent(rank))
 
     def last_beat(self, rank: int) -> float:
         """When process ``rank``'s engine last beat, as the shared file system dates it (its trial's end, when it
         ended); -inf: it never did."""
         trial = self.every[rank]
-        return max((t for t in (self._fresh(trial.result), self._fresh(trial.heartbeat)) if t is not None),
+        return max((t for t in (self.fresh(trial.result), self.fresh(trial.heartbeat)) if t is not None),
                    default=float("-inf"))
 
     def last_beats(self) -> dict[int, float]:
@@ -140,7 +141,7 @@ def gather(point: PointDir, count: int, wait_s: float, peers: Optional[Peers] = 
             path = point.for_rank(rank).rank_outcome
             if rank in found or rank in given_up:
                 continue
-            if path.exists() and (peers is None or peers._fresh(path) is not None):
+            if path.exists() and (peers is None or peers.fresh(path) is not None):
                 found[rank] = Outcome.from_json(json.loads(path.read_text()))
             elif peers is not None and peers.given_up(rank):
                 given_up.add(rank)
