@@ -1,11 +1,12 @@
-"""The warm worker: consecutive points in one engine child, the same tokens and pages as a fresh child, and a
-fresh child after any failure."""
+"""The warm worker: consecutive points in one engine child, the same tokens and pages as a fresh child, kept after
+a failure its process survives (out of pages) and replaced by a fresh child after a real fault."""
 
 from __future__ import annotations
 
 import pytest
 from conftest import compose_m9
 
+from m9.outcome.outcome import Outcome
 from m9.outcome.status import FailureKind, Status
 from m9.point import plan_point
 from m9.run import warm
@@ -55,16 +56,37 @@ def test_a_reused_worker_decodes_exactly_what_a_fresh_one_does(tmp_path):
     assert r5.worker_trial == 1 and r5.worker_pid != r1.worker_pid
 
 
+def test_the_worker_survives_running_out_of_pages_and_goes_after_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setenv(FAULT_ENV, "1")
+    # 3 sequences need 2 pages each: with 3 pages the first decode allocation past the prompts' pages fails
+    short, r1 = _run(tmp_path, "a", "engine.max_seqs=3", "engine.max_pages=3", "trial.enforce_plan=false")
+    assert (short.status, short.failure_kind, r1.worker_trial) == (FAIL, FailureKind.OUT_OF_PAGES, 1)
+    after, r2 = _run(tmp_path, "b", "engine.max_seqs=3")  # the same process, a fresh engine of the planned size
+    assert after.status == PASS and r2.worker_trial == 2 and r2.worker_pid == r1.worker_pid
+    assert (r2.jax_imported, r2.model_built) == (False, False)  # imports and model paid once, before the failure
+    fresh, rf = _run(tmp_path, "c", "engine.max_seqs=3", "trial.worker=fresh")
+    assert fresh.status == PASS and rf.worker_pid != r2.worker_pid
+    assert r2.rounds[0].tokens_digest == rf.rounds[0].tokens_digest  # nothing of the failed engine leaked
+    assert after.metrics["pages_in_use"] == fresh.metrics["pages_in_use"]
+    crashed, _ = _run(tmp_path, "d", "engine.max_seqs=3", "trial.inject_fault=sigkill")  # in the kept worker
+    assert (crashed.status, crashed.failure_kind, crashed.signature) == (FAIL, FailureKind.CRASH, "killed by SIGKILL")
+    after_crash, r5 = _run(tmp_path, "e", "engine.max_seqs=3")
+    assert after_crash.status == PASS and r5.worker_trial == 1 and r5.worker_pid not in (r1.worker_pid, rf.worker_pid)
+
+
+def test_only_survivable_failures_of_a_single_process_point_keep_the_worker():
+    assert warm.keeps(Outcome(PASS)) and warm.keeps(Outcome(PASS), processes=2)
+    for kind in FailureKind:
+        assert warm.keeps(Outcome(FAIL, kind)) == (kind in warm.SURVIVABLE), kind
+        assert not warm.keeps(Outcome(FAIL, kind), processes=2), kind  # a shared runtime: any failure discards
+    assert warm.SURVIVABLE == {FailureKind.OUT_OF_PAGES, FailureKind.TRUNCATED, FailureKind.UNSERVED}
+
+
 @pytest.mark.slow
-def test_after_any_failure_the_next_point_runs_on_a_fresh_worker(tmp_path, monkeypatch):
+def test_after_a_real_fault_the_next_point_runs_on_a_fresh_worker(tmp_path, monkeypatch):
     monkeypatch.setenv(FAULT_ENV, "1")
     _, r1 = _run(tmp_path, "a", "engine.max_seqs=3")
     poisoned, rp = _run(tmp_path, "b", "engine.max_seqs=3", "trial.inject_fault=nan_weights")
     assert (poisoned.status, poisoned.failure_kind) == (FAIL, FailureKind.NAN) and rp.worker_trial == 2
     after_nan, r3 = _run(tmp_path, "c", "engine.max_seqs=3")  # the NaN trial's process survived, but is not reused
     assert after_nan.status == PASS and r3.worker_trial == 1 and r3.worker_pid != r1.worker_pid
-    crashed = run_trial(cfg := compose_m9([*SHAPE, "engine.max_seqs=3", "trial.inject_fault=sigkill"]),
-                        plan_point(cfg), TrialDir(tmp_path / "d"))
-    assert (crashed.status, crashed.failure_kind, crashed.signature) == (FAIL, FailureKind.CRASH, "killed by SIGKILL")
-    after_crash, r5 = _run(tmp_path, "e", "engine.max_seqs=3")
-    assert after_crash.status == PASS and r5.worker_trial == 1 and r5.worker_pid != r3.worker_pid

@@ -72,7 +72,8 @@ class TrialConfig:
     environment has M9_ALLOW_FAULT_INJECTION=1, so it cannot be turned on by a stray override."""
     worker: str = "warm"
     """``warm``: points run one after another in one engine child that keeps its imports and model (discarded
-    after any failure, another model, or memory growth); ``fresh``: a new interpreter per trial."""
+    after a crash, OOM, NaNs, a hang or an engine error, for another model, or on memory growth; kept after out of
+    pages, truncation or an unserved prompt, which harm only the engine); ``fresh``: a new interpreter per trial."""
     repeats: int = 1
     """Fresh trials of the point, grouped under it: its record gives the median, min and max of the throughput
     metrics, and it passes only if every trial passes."""

@@ -258,8 +258,10 @@ def _log_to(path: Path) -> None:
 
 
 def serve() -> int:
-    """A warm worker: run each trial directory named on stdin, until stdin closes. The parent discards the
-    process after any failure, so a trial that raised here is the last one it runs."""
+    """A warm worker: run each trial directory named on stdin, until stdin closes. The parent keeps the process
+    after a failure it survives (``m9.run.warm.SURVIVABLE``): such a trial's engine lived only in its frames, freed
+    with the exception when ``run`` returns, and ``state`` keeps just the model. After any other failure the parent
+    discards the process, so a trial that failed that way is the last one it runs."""
     state = _Process()
     for line in sys.stdin:
         trial = TrialDir(Path(line.strip()))

@@ -34,9 +34,10 @@ def run_trial(cfg: M9Config, plan: Plan, trial: TrialDir,
               peers: Optional[Peers] = None) -> Outcome:
     """Run the engine for a plan under ``trial.timeout_s``; the child's log lands in the trial's directory.
     ``on_progress`` receives the child's progress events as they come. With ``trial.worker=warm`` the trial runs in
-    the warm worker (started, or restarted, as needed) and the worker is discarded after anything but a pass; with
-    ``fresh`` it runs in a new interpreter of its own. ``processes`` > 1: the child joins the point's JAX
-    distributed runtime, and is killed when one of its ``peers`` stops answering (``m9.run.multihost``)."""
+    the warm worker (started, or restarted, as needed), kept after a pass or a failure its process survives and
+    discarded after any other (``m9.run.warm.keeps``); with ``fresh`` it runs in a new interpreter of its own.
+    ``processes`` > 1: the child joins the point's JAX distributed runtime, and is killed when one of its ``peers``
+    stops answering (``m9.run.multihost``)."""
     built = prompts.build(cfg)
     trial.path.mkdir(parents=True, exist_ok=True)
     trial.write_request(TrialRequest(config=cfg, max_pages=plan.max_pages, max_prefill_size=plan.max_prefill_size,
@@ -64,7 +65,7 @@ def run_trial(cfg: M9Config, plan: Plan, trial: TrialDir,
             measured = roofline.metrics(cfg, plan, result.rounds[-1].seq_lens, decode_s, roofline.bandwidth(cfg))
             outcome = dataclasses.replace(outcome, metrics={**outcome.metrics, **measured})
     if until_result:
-        warm.after_trial(outcome.status == Status.PASS, cfg)
+        warm.after_trial(outcome, cfg, processes)
     return outcome
 
 

@@ -1,9 +1,11 @@
 """The warm worker: one engine child that imports JAX and Levanter once, keeps the model it built, and runs the
 points of a sweep one after another, each with a fresh engine (so JAX's in-memory compile cache serves repeated
 shapes). Isolation holds: it is its own process group, under each trial's timeout and memory limit, killed with
-the sweep, and it is discarded, with a fresh one started for the next point, after any failure of any kind, for
-another model, or when its memory grows past a high-water mark. ``trial.worker=fresh`` starts a new interpreter
-per trial instead.
+the sweep. It survives the failures that leave its process healthy (``SURVIVABLE``: the engine ran out of pages,
+or served short; only that engine is dropped), so a search pays imports and the model build only after real
+faults. It is discarded, with a fresh one started for the next point, after any other failure (a crash, an OOM,
+NaNs, a timeout, an unexpected error), after any failure of a point of several processes, for another model, or
+when its memory grows past a high-water mark. ``trial.worker=fresh`` starts a new interpreter per trial instead.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import subprocess
 from typing import Optional
 
 from m9.config import M9Config
+from m9.outcome.outcome import Outcome
+from m9.outcome.status import FailureKind, Status
 from m9.run.child import ChildExit, kill, rss_bytes, spawn
 from m9.run.files import TrialDir
 from m9.run.protocol import model_key
@@ -22,6 +26,10 @@ GROWTH_LIMIT = 2.0
 """Discard the worker once its resident memory is this many times what it held after its first trial (a leak)."""
 LIMIT_FRACTION = 0.8
 """... or past this fraction of ``trial.memory_limit_gb``, before the next trial could be killed for it."""
+SURVIVABLE = frozenset({FailureKind.OUT_OF_PAGES, FailureKind.TRUNCATED, FailureKind.UNSERVED})
+"""Failures that cannot hurt the process: the page table refused an allocation (a clean error out of the engine's
+own check, the engine dropped with the trial) or sequences came back short or empty (no error at all). The runtime,
+the devices and the kept model are untouched. (An SLA miss is a pass here: it is judged on the record.)"""
 
 
 def _key(cfg: M9Config) -> str:
@@ -72,13 +80,24 @@ def acquire(cfg: M9Config) -> WarmWorker:
     return _worker
 
 
-def after_trial(passed: bool, cfg: M9Config) -> None:
-    """Keep the worker only after a pass, alive, and below its high-water mark; else discard it, so that nothing
-    of a failed trial (a poisoned runtime, leaked buffers, a half-dead device) can touch the next point."""
+def keeps(outcome: Outcome, processes: int = 1) -> bool:
+    """Whether the worker may run the next point after this outcome: a pass, or a ``SURVIVABLE`` failure of a
+    point run as one process. A point of several ``processes`` shares one JAX distributed runtime: a process that
+    failed may have left its peers' collectives unmatched, and its outcome says nothing of how they failed, so
+    after any failure there the worker goes."""
+    if outcome.status == Status.PASS:
+        return True
+    return processes == 1 and outcome.failure_kind in SURVIVABLE
+
+
+def after_trial(outcome: Outcome, cfg: M9Config, processes: int = 1) -> None:
+    """Keep the worker only when it ``keeps`` after this outcome, is alive, and is below its high-water mark; else
+    discard it, so that nothing of a real fault (a poisoned runtime, leaked buffers, a half-dead device) can touch
+    the next point."""
     worker = _worker
     if worker is None:
         return
-    if not passed or not worker.alive():
+    if not keeps(outcome, processes) or not worker.alive():
         discard()
         return
     rss = rss_bytes(worker.proc.pid)
