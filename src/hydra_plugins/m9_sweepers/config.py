@@ -1,4 +1,4 @@
-"""The sweepers' settings (``hydra.sweeper.*``), registered in Hydra's ConfigStore as ``hydra/sweeper=m9|boundary``."""
+"""The sweepers' settings (``hydra.sweeper.*``), registered in Hydra's ConfigStore as ``hydra/sweeper=m9|boundary|optimize``."""
 
 # No ``from __future__ import annotations``: Hydra executes plugin modules outside sys.modules, where dataclasses
 # cannot resolve string annotations.
@@ -48,5 +48,36 @@ class BoundarySweeperConf:
     """Other swept keys (a preset's grid): each combination gets its own search (a frontier)."""
 
 
+@dataclass
+class OptimizeSweeperConf:
+    """The fastest configuration of a space (Hydra's sweep syntax: ``choice(...)``, ``range(...)``,
+    ``interval(...)``), found by Optuna's ask/tell with the planner's refusals and failures as constraints."""
+
+    _target_: str = "hydra_plugins.m9_sweepers.m9_sweepers.OptimizeSweeper"
+    objective: str = "round_avg_tok_s"
+    """The recorded metric to optimise."""
+    direction: str = "maximize"
+    """maximize or minimize."""
+    sampler: str = "tpe"
+    """tpe (Optuna's TPE, the default), gp (Gaussian process; needs torch: m9[gp]) or random."""
+    seed: int = 0
+    trials: int = 30
+    """Measurements before confirmation (run now or found in the store); planner refusals cost nothing."""
+    batch: Optional[int] = None
+    """Configurations proposed at once. None: 1 with Hydra's basic launcher, else 4."""
+    confirm: int = 3
+    """Best candidates measured again (0: trust single measurements)."""
+    repeats: int = 3
+    """Measurements of each candidate, the first included; the answer is the best median."""
+    sla: List[str] = field(default_factory=list)
+    """Conditions a pass must meet to be feasible, as the boundary search takes them (``per_seq_tok_s:ge:20``)."""
+    resume: bool = True
+    """Reuse points an earlier sweep measured (same config, code, engine and device): a killed optimisation goes on
+    where it stopped, a grid run earlier seeds the study."""
+    params: Optional[Dict[str, Any]] = None
+    """A preset's space and fixed keys (``key: choice(...)``); the command line wins over it."""
+
+
 ConfigStore.instance().store(group="hydra/sweeper", name="m9", node=GridSweeperConf, provider="m9")
 ConfigStore.instance().store(group="hydra/sweeper", name="boundary", node=BoundarySweeperConf, provider="m9")
+ConfigStore.instance().store(group="hydra/sweeper", name="optimize", node=OptimizeSweeperConf, provider="m9")

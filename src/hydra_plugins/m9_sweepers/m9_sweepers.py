@@ -93,3 +93,27 @@ class BoundarySweeper(_M9Sweeper):
               f"{s['search_planner_probes']} planner probes ({s['search_rejected_free']} rejected for free)"
               + (f"; {len(answer.rows)} searches (the frontier above)" if len(answer.rows) > 1 else ""), flush=True)
         return answer
+
+
+class OptimizeSweeper(_M9Sweeper):
+    """``hydra/sweeper=optimize``: the fastest configuration of a space of knobs."""
+
+    def __init__(self, objective: str = "round_avg_tok_s", direction: str = "maximize", sampler: str = "tpe",
+                 seed: int = 0, trials: int = 30, batch: Optional[int] = None, confirm: int = 3, repeats: int = 3,
+                 sla: Any = (), resume: bool = True, params: Optional[dict[str, Any]] = None):
+        super().__init__(resume, params)
+        self.settings = dict(objective=objective, direction=direction, sampler=sampler, seed=seed, trials=trials,
+                             batch=batch, confirm=confirm, repeats=repeats,
+                             sla=list(OmegaConf.to_container(sla)) if OmegaConf.is_config(sla) else list(sla or ()))
+
+    def _sweep(self, driver: Any, arguments: list[str]) -> Any:
+        from m9.sweep import optimize
+        from m9.sweep.driver import runs_here
+
+        settings = dict(self.settings)
+        if settings["batch"] is None:
+            settings["batch"] = 1 if runs_here(self.launcher) else 4
+        spec = optimize.check_spec(**settings)
+        answer = optimize.run(driver, spec, arguments, self.params)
+        driver.close("FINISHED", answer)
+        return answer

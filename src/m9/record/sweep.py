@@ -43,14 +43,15 @@ class SweepRecord:
 
     def close(self, status: str, summary: dict[str, Any], files: list[Path], answer: Any = None) -> None:
         """Close the sweep (``FINISHED``, ``FAILED`` or ``KILLED``) with its summary and report files; a search's
-        ``answer`` is kept in ``m9_sweep.json`` and ``search.json``. The parent run is terminated even when writing
+        ``answer`` is kept in ``m9_sweep.json`` and ``search.json`` (an optimisation's in ``optimize.json``). The parent run is terminated even when writing
         the sweep's own files fails."""
+        name = getattr(answer, "FILE", "search")  # a boundary search's answer, or an optimisation's
         self.meta.update({"status": status, "ended_at": time.time(),
-                          **({"search": answer.to_json()} if answer is not None else {})})
+                          **({name: answer.to_json()} if answer is not None else {})})
         try:
             write_sweep_meta(self.sweep_dir, self.meta)
             if answer is not None:
-                files = [*files, write_json(self.sweep_dir / "search.json", answer.to_json())]
+                files = [*files, write_json(self.sweep_dir / f"{name}.json", answer.to_json())]
         finally:
             self.closed = True
             if self.parent_run_id:

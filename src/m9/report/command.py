@@ -22,7 +22,9 @@ from m9.outcome.status import Status
 from m9.record import tracking
 from m9.record.journal import PointRecord, read_sweep, read_sweep_meta
 from m9.report import analysis, matrix, plots
+from m9.report import optimize as optimum_report
 from m9.sweep.answer import SearchAnswer
+from m9.sweep.optimum import OptimizeAnswer
 
 SWEEPS_DIR = Path("outputs") / "sweeps"
 
@@ -38,6 +40,8 @@ class Sweep:
     out_dir: Optional[Path] = None
     answer: Optional[SearchAnswer] = None
     """A boundary search's own answer, when the sweep was one."""
+    optimum: Optional[OptimizeAnswer] = None
+    """An optimisation's own answer, when the sweep was one."""
 
 
 def _store_exists(cfg: TrackingConfig) -> bool:
@@ -70,7 +74,10 @@ def load(ref: Optional[str], cfg: TrackingConfig, sweeps_dir: Path = SWEEPS_DIR)
 def _from_dir(path: Path) -> Sweep:
     meta = read_sweep_meta(path) or {}
     answer = SearchAnswer.from_json(meta["search"]) if SearchAnswer.readable(meta.get("search")) else None
-    return Sweep(path.name, read_sweep(path), meta.get("command", ""), meta.get("parent_run_id"), path, answer)
+    found = meta.get(OptimizeAnswer.FILE)
+    optimum = OptimizeAnswer.from_json(found) if OptimizeAnswer.readable(found) else None
+    return Sweep(path.name, read_sweep(path), meta.get("command", ""), meta.get("parent_run_id"), path, answer,
+                 optimum)
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -83,6 +90,8 @@ def summary(sweep: Sweep) -> dict[str, Any]:
     per outer-grid point) for a search, else what its points say along the swept knob."""
     if sweep.answer is not None:
         found = sweep.answer.summary()
+    elif sweep.optimum is not None:
+        found = {**analysis.boundary(sweep.entries, None).facts(), **sweep.optimum.summary()}
     else:
         found = analysis.boundary(sweep.entries, analysis.swept_knob(sweep.entries)).facts()
     return {**analysis.summary(sweep.entries), **found}
@@ -92,6 +101,8 @@ def subject(sweep: Sweep, knob: Optional[str]) -> str:
     """What the sweep was, in a few words: the report's title, whatever its directory is called."""
     if sweep.answer is not None:
         return f"boundary search over {sweep.answer.knob} in {sweep.answer.low}..{sweep.answer.high}"
+    if sweep.optimum is not None:
+        return f"optimisation of {sweep.optimum.objective} over {', '.join(sweep.optimum.knobs)}"
     values = sorted({analysis.knob_value(e, knob) for e in sweep.entries}) if knob else []
     if knob and values:
         shown = ", ".join(map(str, values)) if len(values) <= 6 else f"{values[0]}..{values[-1]} ({len(values)} values)"
@@ -123,6 +134,8 @@ def render(sweep: Sweep) -> str:
         lines += ["", matrix.search_table(answer), ""]
         if len(answer.rows) > 1:
             lines += ["![frontier](frontier.png)", ""]
+    if sweep.optimum is not None:
+        lines += optimum_report.section(sweep.optimum)
     lines += ["## Boundary", "", f"- {s['boundary']}"]
     if s.get("best_point"):
         lines.append(f"- best throughput: {s['best_point']} (round_avg_tok_s={s['best_round_avg_tok_s']:.1f})")
@@ -173,6 +186,8 @@ def write(sweep: Sweep, out_dir: Path) -> list[Path]:
     files = [thr, pgs, tfr]
     if sweep.answer is not None and len(sweep.answer.rows) > 1:
         files.append(plots.frontier(sweep.answer, out_dir / "frontier.png", f"Ceiling per search: {about}"))
+    if sweep.optimum is not None:
+        files += optimum_report.plots(sweep.optimum, out_dir)
     md = out_dir / "report.md"
     md.write_text(render(sweep))
     return [md, *files]

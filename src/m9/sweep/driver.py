@@ -25,10 +25,14 @@ from m9.record.provenance import JobInfo, local_device_kind, measured, point_key
 from m9.record.redact import redact
 from m9.record.sweep import SweepRecord
 from m9.report import matrix
+from m9.report.optimize import candidates_table
 from m9.run import progress, warm
 from m9.sweep.answer import SearchAnswer
+from m9.sweep.optimum import OptimizeAnswer
 from m9.sweep.jobs import LostJob
 from m9.sweep.resume import FinishedPoints, adopt
+
+
 
 _HARDWARE_FIELDS = ("partition", "constraint", "gpus_per_node", "gres", "nodes", "tasks_per_node", "qos")
 
@@ -70,6 +74,8 @@ class Driver:
         self.shared: tuple[str, ...] = ()
         self.n_points: Optional[int] = None
         self.n_reused = 0
+        self.last_jobs: list[tuple[int, bool]] = []
+        """The points of the last ``run`` or ``reuse``: (job number, adopted from an earlier sweep)."""
 
     # --- points ----------------------------------------------------------------------------------------------
 
@@ -113,7 +119,7 @@ class Driver:
         """Points of this sweep recorded so far (their journal entries)."""
         return len(read_sweep(self.sweep_dir))
 
-    def close(self, status: str, answer: Optional[SearchAnswer] = None) -> list[PointRecord]:
+    def close(self, status: str, answer: Optional[SearchAnswer | OptimizeAnswer] = None) -> list[PointRecord]:
         """Close the record with the sweep's summary and report; on FINISHED print the matrix and the boundary.
         Returns the sweep's points."""
         progress.close_display()
@@ -128,8 +134,10 @@ class Driver:
                     command as report,  # plots pull in matplotlib: only with something to plot
                 )
 
+                searched = answer if isinstance(answer, SearchAnswer) else None
+                optimum = answer if isinstance(answer, OptimizeAnswer) else None
                 sweep = report.Sweep(self.sweep_dir.name, entries, self.record.meta["command"],
-                                     self.record.parent_run_id, self.sweep_dir, answer)
+                                     self.record.parent_run_id, self.sweep_dir, searched, optimum)
                 summary, files = report.summary(sweep), report.write(sweep, self.sweep_dir)
         finally:
             self.record.close(status, summary, files, answer)
@@ -137,16 +145,22 @@ class Driver:
             self._print_end(entries, summary, answer)
         return entries
 
-    def _print_end(self, entries: list[PointRecord], summary: dict[str, Any], answer: Optional[SearchAnswer]) -> None:
+    def _print_end(self, entries: list[PointRecord], summary: dict[str, Any],
+                   answer: Optional[SearchAnswer | OptimizeAnswer]) -> None:
         table = matrix.render(entries, parse_sla(list(answer.sla)) if answer else ())
         (self.sweep_dir / "matrix.md").write_text(table + "\n")
         counts = Counter(e.status for e in entries)
         tally = ", ".join(f"{counts[s]} {s}" for s in Status if s != Status.PLANNED or s in counts)
         reused = f" ({self.n_reused} reused from earlier sweeps)" if self.n_reused else ""
         boundary = summary.get("boundary", "no point ran or was rejected")
-        frontier = f"\n\n{matrix.search_table(answer)}" if answer and len(answer.rows) > 1 else ""
+        frontier = (f"\n\n{matrix.search_table(answer)}" if isinstance(answer, SearchAnswer) and len(answer.rows) > 1
+                    else "")
+        if isinstance(answer, OptimizeAnswer):
+            boundary = answer.statement() + (f"\n[m9] rerun the best: {answer.rerun}" if answer.rerun else "")
+            frontier = f"\n\n{candidates_table(answer)}" if answer.candidates else ""
+        what = "optimum" if isinstance(answer, OptimizeAnswer) else "boundary"
         print(f"\n[m9] sweep {self.sweep_dir}: {len(entries)} points, {tally}{reused}\n\n{table}{frontier}\n\n"
-              f"[m9] boundary: {boundary}\n[m9] report: {self.sweep_dir / 'report.md'}", flush=True)
+              f"[m9] {what}: {boundary}\n[m9] report: {self.sweep_dir / 'report.md'}", flush=True)
 
     # --- running ----------------------------------------------------------------------------------------------
 
@@ -160,9 +174,9 @@ class Driver:
         job.write()
         return job
 
-    def settle(self, overrides: Sequence[str]) -> None:
+    def settle(self, overrides: Sequence[str]) -> int:
         """Record a point the planner settles (it starts no engine) in this process; a value the schema refuses
-        is recorded as rejected with the schema's reason."""
+        is recorded as rejected with the schema's reason. Returns the point's job number."""
         try:
             cfg = self.compose(overrides)
         except ConfigError as exc:
@@ -171,31 +185,59 @@ class Driver:
             composed = self._compose(list(overrides))
             job = self._job(overrides, point_key(OmegaConf.to_container(composed, resolve=True), self.device))
             record_refused(self.tracking, job, compose.flat_params(composed), str(exc), tracked=not self.plan_only)
-            return
+            return job.job_num
         self.run([(list(overrides), cfg)], here=True)
+        return self.last_jobs[0][0]
+
+    def _found(self, cfg: M9Config, bump: bool) -> tuple[str, Optional[PointRecord]]:
+        """The point's key (its attempt: how many times this sweep measured the same config before) and the
+        earlier sweep's record of it, if any. ``bump``: count this attempt (it is measured or adopted now)."""
+        config = measured(cfg)
+        base = point_key(config, self.device)
+        key = point_key(config, self.device, self.attempts[base])
+        found = self.finished.find(key)
+        if bump or found is not None:
+            self.attempts[base] += 1
+        return key, found
+
+    def _adopt(self, overrides: Sequence[str], key: str, found: PointRecord) -> tuple[Outcome, int]:
+        job = self._job(overrides, key)
+        _, outcome = adopt(found, job)
+        self.n_reused += 1
+        print(f"[m9] point {job.job_num} ({job.label}): {outcome.status.upper()}, reused from sweep "
+              f"{found.sweep_id} job {found.job_num} (hydra.sweeper.resume=false measures it again)", flush=True)
+        progress.current().end_point(outcome.status)
+        return outcome, job.job_num
+
+    def reuse(self, points: list[tuple[list[str], M9Config]]) -> list[Optional[Outcome]]:
+        """Adopt the points an earlier sweep finished (resume), launching nothing; None for the others."""
+        self.last_jobs = []
+        outcomes: list[Optional[Outcome]] = []
+        for overrides, cfg in points:
+            key, found = self._found(cfg, bump=False)
+            outcome, num = self._adopt(overrides, key, found) if found is not None else (None, -1)
+            outcomes.append(outcome)
+            self.last_jobs.append((num, True))
+        return outcomes
 
     def run(self, points: list[tuple[list[str], M9Config]], here: bool = False) -> list[Outcome]:
         """Run points and return their outcomes in order. A point an earlier sweep finished is adopted instead
         (resume); the rest go to the launcher as one batch, or run in this process when ``here`` (points the
-        planner settles, which start no engine)."""
+        planner settles, which start no engine). ``last_jobs`` then holds each point's (job number, reused)."""
+        jobs: list[tuple[int, bool]] = [(-1, False)] * len(points)
         outcomes: list[Optional[Outcome]] = [None] * len(points)
         waiting: list[tuple[int, list[str], M9Config, str]] = []
         for i, (overrides, cfg) in enumerate(points):
-            config = measured(cfg)
-            base = point_key(config, self.device)
-            key = point_key(config, self.device, self.attempts[base])
-            self.attempts[base] += 1
-            found = self.finished.find(key)
+            key, found = self._found(cfg, bump=True)
             if found is None:
                 waiting.append((i, overrides, cfg, key))
-                continue
-            job = self._job(overrides, key)
-            _, outcomes[i] = adopt(found, job)
-            self.n_reused += 1
-            print(f"[m9] point {job.job_num} ({job.label}): {outcomes[i].status.upper()}, reused from sweep "
-                  f"{found.sweep_id} job {found.job_num} (hydra.sweeper.resume=false measures it again)", flush=True)
-            progress.current().end_point(outcomes[i].status)
+            else:
+                outcomes[i], num = self._adopt(overrides, key, found)
+                jobs[i] = (num, True)
         pending = [(i, cfg, self._job(overrides, key)) for i, overrides, cfg, key in waiting]  # numbered in a row
+        for i, _, job in pending:
+            jobs[i] = (job.job_num, False)
+        self.last_jobs = jobs
         if here:
             from m9.point import run_point
 
