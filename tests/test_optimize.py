@@ -22,8 +22,8 @@ def _surfaces():
     budget), a region that fails at runtime."""
     def make(t0, r0, q0):
         def f(t, r, q):
-            return (1000 + 300 * math.exp(-((math.log2(t) - t0) ** 2) / 2) + 150 * math.exp(-((math.log2(r) - r0) ** 2) / 3)
-                    + 80 * math.exp(-((math.log2(q) - q0) ** 2) / 2))
+            return (1000 + 300 * math.exp(-((math.log2(t) - t0) ** 2) / 2)
+                    + 150 * math.exp(-((math.log2(r) - r0) ** 2) / 3) + 80 * math.exp(-((math.log2(q) - q0) ** 2) / 2))
         return f
     return [make(8, 6, 9), make(6, 4, 8), make(7, 5, 10)]
 
@@ -73,8 +73,8 @@ def test_a_known_verdict_is_never_measured_again_and_a_flaky_one_once_more():
         for p in params:
             measured[SPACE.key(p)] += 1
             t, r, q = _args(p)
-            out.append(Verdict(Status.FAIL, kind="crash") if t == 32 else
-                       Verdict(Status.FAIL, kind="out_of_pages") if t == 384 else Verdict(Status.PASS, float(t + r + q)))
+            out.append(Verdict(Status.FAIL, kind="crash") if t == 32 else Verdict(Status.FAIL, kind="out_of_pages")
+                       if t == 384 else Verdict(Status.PASS, float(t + r + q)))
         return out
 
     loop = Loop(SPACE, Settings(trials=len(SPACE.every()) * 2, seed=3, confirm=0), lambda p: None, measure)

@@ -1,4 +1,5 @@
-"""The sweepers' settings (``hydra.sweeper.*``), registered in Hydra's ConfigStore as ``hydra/sweeper=m9|boundary|optimize``."""
+"""The sweepers' settings (``hydra.sweeper.*``), registered in Hydra's ConfigStore as
+``hydra/sweeper=m9|boundary|optimize``."""
 
 # No ``from __future__ import annotations``: Hydra executes plugin modules outside sys.modules, where dataclasses
 # cannot resolve string annotations.

@@ -22,7 +22,7 @@ from m9.config.workload import PROMPT_SOURCES, WorkloadConfig
 
 __all__ = ["DTYPE_BYTES", "FAULTS", "MESH_AXES", "PROMPT_SOURCES", "SECTIONS", "AcceleratorConfig", "ConfigError",
            "EngineConfig", "M9Config", "MeshConfig", "ModelConfig", "SchedulerConfig", "TrackingConfig", "TrialConfig",
-           "WorkloadConfig", "flatten", "from_dict", "to_dict"]
+           "WorkloadConfig", "flatten", "from_dict", "is_integer_type", "key_type", "to_dict"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,19 @@ class M9Config:
 
 SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(M9Config)}
 """Each section's name and dataclass."""
+
+
+def key_type(key: str) -> str | None:
+    """The schema's type of ``section.name`` as written (``int``, ``Optional[int]``, ``bool``), None when the schema
+    has no such key."""
+    section, _, name = key.lstrip("+~").partition(".")
+    fields = {f.name: str(f.type) for f in dataclasses.fields(SECTIONS[section])} if section in SECTIONS else {}
+    return fields.get(name)
+
+
+def is_integer_type(written: str) -> bool:
+    """True for ``int`` and ``Optional[int]`` (not ``bool``)."""
+    return "int" in written and "bool" not in written
 
 
 def to_dict(cfg: M9Config) -> dict[str, Any]:

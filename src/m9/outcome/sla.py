@@ -31,6 +31,16 @@ class Condition:
         value = metrics.get(self.metric)
         return value is not None and _OPS[self.op](value, self.threshold)
 
+    def shortfall(self, metrics: dict[str, float]) -> float:
+        """How far ``metrics`` miss the condition, relative to its threshold: > 0 when missed (1 when the metric
+        is not recorded), <= 0 when it holds (how much room is left)."""
+        value = metrics.get(self.metric)
+        if value is None:
+            return 1.0
+        below = self.threshold - value if self.op in (">=", ">") else value - self.threshold
+        miss = below / (abs(self.threshold) or 1.0)
+        return max(miss, 1e-9) if not self.holds(metrics) else min(miss, 0.0)
+
     def __str__(self) -> str:
         return f"{self.metric}{self.op}{self.threshold:g}"
 

@@ -43,8 +43,8 @@ class SweepRecord:
 
     def close(self, status: str, summary: dict[str, Any], files: list[Path], answer: Any = None) -> None:
         """Close the sweep (``FINISHED``, ``FAILED`` or ``KILLED``) with its summary and report files; a search's
-        ``answer`` is kept in ``m9_sweep.json`` and ``search.json`` (an optimisation's in ``optimize.json``). The parent run is terminated even when writing
-        the sweep's own files fails."""
+        ``answer`` is kept in ``m9_sweep.json`` and ``search.json`` (an optimisation's in ``optimize.json``). The
+        parent run is terminated even when writing the sweep's own files fails."""
         name = getattr(answer, "FILE", "search")  # a boundary search's answer, or an optimisation's
         self.meta.update({"status": status, "ended_at": time.time(),
                           **({name: answer.to_json()} if answer is not None else {})})

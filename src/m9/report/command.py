@@ -80,11 +80,6 @@ def _from_dir(path: Path) -> Sweep:
                  optimum)
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
-
-
 def summary(sweep: Sweep) -> dict[str, Any]:
     """The sweep's headline facts: its counts and best point, and its boundary: a search's own answer (confirmed,
     per outer-grid point) for a search, else what its points say along the swept knob."""
@@ -142,7 +137,7 @@ def render(sweep: Sweep) -> str:
     lines += ["", "## Throughput trend", "", analysis.trend_statement(entries, knob), ""]
     ok = analysis.passing(entries, knob)
     if ok:
-        lines.append(_table(
+        lines.append(matrix.table(
             [knob or "job", "round_total_s", "round_avg_tok_s", "decode_avg_tok_s", "round_total_generated"],
             [[analysis.knob_value(e, knob) if knob else e.job_num,
               f"{e.metrics['round_total_s']:.3f}", f"{e.metrics['round_avg_tok_s']:.1f}",
@@ -154,7 +149,7 @@ def render(sweep: Sweep) -> str:
                   "context) over the chip's memory bandwidth; arithmetic intensity in FLOP/byte"
                   + (f" (ridge point {roof[0].metrics['ridge_intensity']:.0f})" if "ridge_intensity" in roof[0].metrics
                      else "") + ".", ""]
-        lines.append(_table(
+        lines.append(matrix.table(
             [knob or "job", "achieved GB/s", "bandwidth GB/s", "roofline_frac", "arith_intensity", "achieved TFLOP/s"],
             [[analysis.knob_value(e, knob) if knob else e.job_num, f"{e.metrics['achieved_gbps']:.2f}",
               f"{e.metrics['bandwidth_gbps']:.4g}", f"{e.metrics['roofline_frac']:.3g}",
@@ -162,7 +157,7 @@ def render(sweep: Sweep) -> str:
     preds = analysis.prediction_rows(entries)
     lines += ["", "## Predicted vs measured", ""]
     if preds:
-        lines.append(_table(
+        lines.append(matrix.table(
             ["job", "pages predicted", "pages_in_use", "tokens predicted", "round_total_generated", "match"],
             [[r["job_num"], r["pages_predicted"], r["pages_measured"], r["tokens_predicted"], r["tokens_measured"],
               "yes" if (r["pages_predicted"], r["tokens_predicted"]) == (r["pages_measured"], r["tokens_measured"])
@@ -229,7 +224,8 @@ def compare(a: Sweep, b: Sweep, out_dir: Path) -> list[Path]:
     lines = [f"# m9 compare: A {a.sweep_id} vs B {b.sweep_id}", "",
              f"- A: {analysis.boundary(a.entries, knob).statement()}",
              f"- B: {analysis.boundary(b.entries, knob).statement()}", "",
-             _table([knob or "job", "A status", "A round_avg_tok_s", "B status", "B round_avg_tok_s", "B/A"], rows),
+             matrix.table([knob or "job", "A status", "A round_avg_tok_s", "B status", "B round_avg_tok_s", "B/A"],
+                          rows),
              "", "![compare](compare.png)", ""]
     md = out_dir / "compare.md"
     md.write_text("\n".join(lines))

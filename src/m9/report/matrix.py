@@ -14,6 +14,12 @@ COLUMNS = ("ID", "overrides", "max_seqs", "mesh", "max_pages", "prompts", "promp
            "round_avg_tok_s", "notes")
 
 
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
+
+
 def status_label(outcome: Outcome) -> str:
     """``PASS``, ``REJECTED`` or ``FAIL (kind)``."""
     if outcome.status == Status.FAIL:

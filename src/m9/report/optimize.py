@@ -6,14 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from m9.outcome.status import Status
+from m9.report.matrix import table
 from m9.sweep.optimum import OptimizeAnswer
 
 PLOTS = ("best_so_far.png", "pareto.png", "importance.png")
-
-
-def _table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
 
 def _fmt(value) -> str:
@@ -22,7 +18,7 @@ def _fmt(value) -> str:
 
 def candidates_table(answer: OptimizeAnswer) -> str:
     """The confirmed candidates, best first."""
-    return _table(["candidate", f"median {answer.objective}", "spread", "measurements", "failed repeats"],
+    return table(["candidate", f"median {answer.objective}", "spread", "measurements", "failed repeats"],
                   [[c.label, f"{c.median:.1f}", f"{c.spread:.1f}", " ".join(f"{v:.1f}" for v in c.values), c.failed]
                    for c in answer.candidates])
 
@@ -36,7 +32,7 @@ def trial_table(answer: OptimizeAnswer) -> str:
         shown = v.value if v.value is not None else v.metrics.get(answer.objective)
         rows.append([r.number, r.phase, r.label, how, "" if v.job is None or v.job < 0 else v.job, v.status, v.kind,
                      _fmt(shown), _fmt(v.metrics.get("per_seq_tok_s")), v.signature[:80].replace("|", "/")])
-    return _table(["#", "phase", "configuration", "cost", "job", "status", "kind", answer.objective,
+    return table(["#", "phase", "configuration", "cost", "job", "status", "kind", answer.objective,
                    "per_seq_tok_s", "why"], rows)
 
 

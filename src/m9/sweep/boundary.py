@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from m9.compose import BadInput, expand_overrides
-from m9.config import SECTIONS, ConfigError
+from m9.config import ConfigError, is_integer_type, key_type
 from m9.outcome.sla import Condition, parse_sla
 from m9.outcome.status import Status
 from m9.point import plan_point
@@ -43,12 +43,11 @@ class BoundarySpec:
 def check_spec(knob: str, low: int, high: int, confirm: int, sla: Any, max_trials: Optional[int],
                batch: int) -> BoundarySpec:
     """The sweeper's settings as a spec; a bad one raises BadInput naming the ``hydra.sweeper`` key."""
-    section, _, key = knob.partition(".")
-    fields = {f.name: f.type for f in dataclasses.fields(SECTIONS[section])} if section in SECTIONS else {}
-    if key not in fields:
+    written = key_type(knob)
+    if written is None:
         raise BadInput(f"hydra.sweeper.knob={knob}: not a config key (e.g. engine.max_seqs)")
-    if "int" not in str(fields[key]) or "bool" in str(fields[key]):
-        raise BadInput(f"hydra.sweeper.knob={knob}: a search needs an integer knob, not {fields[key]}")
+    if not is_integer_type(written):
+        raise BadInput(f"hydra.sweeper.knob={knob}: a search needs an integer knob, not {written}")
     if low > high:
         raise BadInput(f"hydra.sweeper.low={low} must be <= hydra.sweeper.high={high}")
     if confirm < 1:

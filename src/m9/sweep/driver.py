@@ -28,11 +28,9 @@ from m9.report import matrix
 from m9.report.optimize import candidates_table
 from m9.run import progress, warm
 from m9.sweep.answer import SearchAnswer
-from m9.sweep.optimum import OptimizeAnswer
 from m9.sweep.jobs import LostJob
+from m9.sweep.optimum import OptimizeAnswer
 from m9.sweep.resume import FinishedPoints, adopt
-
-
 
 _HARDWARE_FIELDS = ("partition", "constraint", "gpus_per_node", "gres", "nodes", "tasks_per_node", "qos")
 
@@ -217,7 +215,7 @@ class Driver:
             key, found = self._found(cfg, bump=False)
             outcome, num = self._adopt(overrides, key, found) if found is not None else (None, -1)
             outcomes.append(outcome)
-            self.last_jobs.append((num, True))
+            self.last_jobs.append((num, found is not None))
         return outcomes
 
     def run(self, points: list[tuple[list[str], M9Config]], here: bool = False) -> list[Outcome]:

@@ -68,23 +68,13 @@ def check_spec(objective: str, direction: str, sampler: str, seed: int, trials: 
                                             sla=tuple(str(c) for c in conditions)), conditions)
 
 
-def _relative_miss(c: Condition, metrics: dict[str, float]) -> float:
-    """How far ``metrics`` miss ``c``, relative to its threshold: <= 0 when it holds."""
-    value = metrics.get(c.metric)
-    if value is None:
-        return 1.0
-    scale = abs(c.threshold) or 1.0
-    miss = (c.threshold - value if c.op in (">=", ">") else value - c.threshold) / scale
-    return max(miss, 1e-9) if not c.holds(metrics) else min(miss, 0.0)
-
-
 def verdict(outcome: Outcome, spec: OptimizeSpec, job: Optional[int] = None, reused: bool = False) -> Verdict:
     """The optimiser's view of one point: the objective for a pass, the constraints, and what to show."""
     metrics = {k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     if outcome.status == Status.PASS:
         missed = misses(spec.sla, metrics)
         return Verdict(Status.PASS, metrics.get(spec.objective), SLA_MISS if missed else "", "; ".join(missed),
-                       tuple(_relative_miss(c, metrics) for c in spec.sla), metrics, job, reused)
+                       tuple(c.shortfall(metrics) for c in spec.sla), metrics, job, reused)
     kind = REJECTED if outcome.status == Status.REJECTED else str(outcome.failure_kind)
     return Verdict(outcome.status, None, kind, outcome.signature, (), metrics, job, reused)
 

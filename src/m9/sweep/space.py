@@ -10,7 +10,6 @@ Every other override is fixed: shared by every trial. Pure: no Optuna, no engine
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import IntervalSweep
 
 from m9.compose import BadInput, one_line
-from m9.config import SECTIONS
+from m9.config import is_integer_type, key_type
 
 Value = Any
 """A knob's value: int, float, bool or str, as Hydra parsed it."""
@@ -97,12 +96,6 @@ def _plain(value: Value) -> Value:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _is_integer_key(key: str) -> bool:
-    section, _, name = key.lstrip("+~").partition(".")
-    fields = {f.name: str(f.type) for f in dataclasses.fields(SECTIONS[section])} if section in SECTIONS else {}
-    return "int" in fields.get(name, "") and "bool" not in fields.get(name, "")
-
-
 def parse_space(overrides: list[str], config_loader: Any = None) -> Space:
     """The space in ``overrides``; bad syntax or an empty space raises BadInput naming the key."""
     try:
@@ -123,7 +116,7 @@ def parse_space(overrides: list[str], config_loader: Any = None) -> Space:
             continue
         sweep = o.value()
         assert isinstance(sweep, IntervalSweep)
-        low, high, integer = float(sweep.start), float(sweep.end), _is_integer_key(key)
+        low, high, integer = float(sweep.start), float(sweep.end), is_integer_type(key_type(key) or "")
         if integer:
             low, high = float(math.ceil(low)), float(math.floor(high))
         if low > high:

@@ -59,10 +59,11 @@ Lookup = Callable[[list[Params]], list[Optional[Verdict]]]
 def make_sampler(settings: Settings) -> optuna.samplers.BaseSampler:
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=settings.seed)
+    startup = min(10, max(2, settings.trials // 4))  # random proposals before the model: a quarter of a small budget
     if settings.sampler == "gp":
-        return optuna.samplers.GPSampler(seed=settings.seed, n_startup_trials=min(10, max(2, settings.trials // 4)))
+        return optuna.samplers.GPSampler(seed=settings.seed, n_startup_trials=startup)
     return optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, constant_liar=settings.batch > 1,
-                                      n_startup_trials=min(10, max(2, settings.trials // 4)))
+                                      n_startup_trials=startup)
 
 
 def _distribution(knob) -> optuna.distributions.BaseDistribution:
@@ -270,7 +271,8 @@ def importance(space: Space, rows: Sequence[TrialRow], direction: str) -> dict[s
     dists = {k.key: _distribution(k) for k in space.knobs}
     for k, values in by_key.items():
         values.sort()
-        study.add_trial(optuna.trial.create_trial(params=params[k], distributions=dists, value=values[len(values) // 2]))
+        study.add_trial(optuna.trial.create_trial(params=params[k], distributions=dists,
+                                                  value=values[len(values) // 2]))
     try:
         return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
     except (RuntimeError, ValueError, ZeroDivisionError):  # every value the same, one knob constant, ...
