@@ -3,6 +3,7 @@ answer. No engine: what the loop is told stands in for what a trial shows; the p
 
 import math
 from collections import Counter
+from statistics import median
 
 import pytest
 
@@ -124,3 +125,111 @@ def test_the_space_reads_hydras_sweep_syntax():
 def test_a_bad_space_is_one_line_naming_the_key(overrides, says):
     with pytest.raises(BadInput, match=says):
         parse_space(overrides)
+
+
+# --- the real thing: the tiny model, the planner, the store ---------------------------------------------------------
+
+# 12 configurations; the planner refuses the 6 that would truncate before anything starts (a decode budget short of
+# 8 x 256 tokens, e.g. floor(512/48)*48*min(4,8) = 1920). A budget of the 6 others: the whole grid, in the end.
+SPACE_ARGS = ["scheduler.max_tokens_per_round=choice(1,4,16)", "scheduler.max_rounds=choice(1,48)",
+              "scheduler.max_queued_tokens=choice(16,32)", "workload.length_fixed=true"]
+OPTIMIZE = ["-m", "hydra/sweeper=optimize", *SPACE_ARGS, "hydra.sweeper.trials=6", "hydra.sweeper.confirm=2",
+            "hydra.sweeper.repeats=2"]
+KNOBS = ("scheduler.max_tokens_per_round", "scheduler.max_rounds", "scheduler.max_queued_tokens")
+
+
+def _m9(tmp_path, name, args):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.Popen([sys.executable, "-m", "m9", *args, f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+                             f"hydra.sweep.dir={tmp_path}/{name}"], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _history(path):
+    import json
+
+    try:
+        return json.loads(path.read_text())["rows"]
+    except (FileNotFoundError, ValueError):  # not written yet, or caught mid-rename
+        return []
+
+
+def _config(params_or_overrides) -> tuple:
+    if isinstance(params_or_overrides, dict):
+        return tuple(int(params_or_overrides[k]) for k in KNOBS)
+    values = dict(o.split("=", 1) for o in params_or_overrides)
+    return tuple(int(values[k]) for k in KNOBS)
+
+
+@pytest.mark.slow
+def test_a_killed_optimisation_resumes_and_its_answer_is_the_full_grids_best_at_full_length(tmp_path):
+    import json
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    # SIGKILL of the launching process as soon as the first measurement is on record
+    first = _m9(tmp_path, "a", OPTIMIZE)
+    deadline = time.monotonic() + 600  # the sweep's first point, imports and compilation included, many times over
+    while not any(r["phase"] == "search" and r["verdict"]["status"] == "pass" for r in _history(tmp_path / "a" /
+                                                                                              "optimize.json")):
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()[0][-3000:]
+        time.sleep(0.2)
+    first.kill()
+    first.communicate(timeout=120)
+    measured_before = {_config(r["params"]) for r in _history(tmp_path / "a" / "optimize.json")
+                       if r["verdict"]["status"] == "pass"}
+
+    second = _m9(tmp_path, "b", OPTIMIZE)
+    out, _ = second.communicate(timeout=900)
+    assert second.returncode == 0, out[-3000:]
+    rows = _history(tmp_path / "b" / "optimize.json")
+    refused = [r for r in rows if r["verdict"]["status"] == "rejected"]
+    assert len(refused) == 6 and all("generation will plateau" in r["verdict"]["signature"] for r in refused)
+    for r in refused:  # told to the sampler, never launched
+        assert not (tmp_path / "b" / str(r["verdict"]["job"]) / "request.json").exists()
+    seeded = {_config(r["params"]) for r in rows if r["phase"] == "seed" and r["verdict"]["reused"]}
+    assert seeded == measured_before  # the killed sweep's measurements continue the study ...
+    searched = [r for r in rows if r["phase"] == "search"]
+    assert not seeded & {_config(r["params"]) for r in searched}  # ... and are not measured again
+    assert len(seeded) + len(searched) == 6 and sum(r["phase"] == "confirm" for r in rows) == 2
+
+    answer = json.loads((tmp_path / "b" / "m9_sweep.json").read_text())["optimize"]
+    best = answer["candidates"][0]
+    for r in rows:
+        if _config(r["params"]) == _config(best["params"]):  # every measurement of the answer: full length
+            assert r["verdict"]["status"] == "pass" and r["verdict"]["metrics"]["min_seq_len"] == 256
+    assert "[m9] optimum: best round_avg_tok_s" in out
+    assert "[m9] rerun the best: python -m m9 " in out
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    exp = client.get_experiment_by_name("m9").experiment_id
+    keys = [r.data.tags["point_key"] for r in client.search_runs([exp], "tags.kind = 'point'")
+            if r.data.tags.get("status") not in (None, "rejected")]
+    assert len(keys) == len(set(keys)) == 8  # 6 configurations + 2 confirmations, each measured once in all
+    parent = client.get_run(json.loads((tmp_path / "b" / "m9_sweep.json").read_text())["parent_run_id"])
+    assert parent.data.tags["best_rerun"] == answer["rerun"]
+
+    # The full grid on the same store: every point is known, so it measures nothing and has the same numbers
+    grid = _m9(tmp_path, "c", ["-m", *(a.replace("choice(", "").rstrip(")") for a in SPACE_ARGS)])
+    out, _ = grid.communicate(timeout=900)
+    assert grid.returncode == 0, out[-3000:]
+    assert "12 points, 6 pass, 0 fail, 6 rejected (12 reused from earlier sweeps)" in out and ": running" not in out
+    passed = {}
+    for path in (tmp_path / "c").glob("*/outcome.json"):
+        record = json.loads(path.read_text())
+        if record["outcome"]["status"] == "pass":
+            passed[_config(record["overrides"])] = record["outcome"]["metrics"]["round_avg_tok_s"]
+    grid_best = max(passed, key=passed.get)
+    # Its first measurement was the best the search saw, so it was a candidate: the answer is it, or a candidate
+    # whose median is no further below it than the noise its repeats showed
+    spread = max(max(c["values"]) - min(c["values"]) for c in answer["candidates"])
+    assert grid_best in {_config(c["params"]) for c in answer["candidates"]}
+    assert _config(best["params"]) == grid_best or passed[grid_best] - median(best["values"]) <= spread, (
+        answer["candidates"], passed)
