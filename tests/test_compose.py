@@ -59,6 +59,24 @@ def test_a_keys_last_value_wins_as_in_hydra():
                                CONF_DIR)) == 1
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["-m", "+experiment=log_phase_f_optimize"], "hydra.sweeper.trials: a setting of hydra/sweeper=optimize, not of "
+     "hydra/sweeper=m9 (this command's sweeper); add hydra/sweeper=optimize to the command line"),
+    (["-m", "hydra/sweeper=boundary", "hydra.sweeper.objective=per_seq_tok_s"], "hydra.sweeper.objective: a "
+     "setting of hydra/sweeper=optimize, not of hydra/sweeper=boundary"),
+    (["-m", "hydra.sweeper.trialz=3"], "hydra.sweeper.trialz: Key 'trialz' not in 'GridSweeperConf'"),
+])
+def test_a_setting_of_another_sweeper_names_the_sweeper_to_choose(argv, message):
+    # the check the entry point makes before Hydra composes a multirun (Hydra would say only "not in ...Conf")
+    with pytest.raises(compose.BadInput) as err:
+        compose.check_sweeper_settings(argv, CONF_DIR)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_preset_composes_with_the_sweeper_it_is_written_for():
+    compose.check_sweeper_settings(["-m", "hydra/sweeper=optimize", "+experiment=log_phase_f_optimize"], CONF_DIR)
+
+
 def test_inspection_commands_are_left_to_hydra():
     assert compose.check(["--cfg", "job", "engine.max_seqs=lots"], CONF_DIR) == []
 

@@ -84,6 +84,8 @@ def main() -> None:
     try:
         if not compose.is_multirun(sys.argv[1:]):
             compose.check(sys.argv[1:], CONF_DIR)
+        else:  # the points are the sweeper's to check; its own settings are composed before it exists
+            compose.check_sweeper_settings(sys.argv[1:], CONF_DIR)
         _run()
     except compose.BadInput as exc:
         print(f"m9: error: {exc}", file=sys.stderr)

@@ -240,7 +240,7 @@ def _points(multirun: bool, overrides: list[str], composer: _Composer) -> list[l
     try:
         base = composer.with_hydra([lines[0] for lines in axes.values() if len(lines) == 1])
     except Exception as exc:
-        raise BadInput(one_line(exc)) from exc
+        raise BadInput(_sweeper_hint(one_line(exc), overrides)) from exc
     params = {str(k): str(v) for k, v in (OmegaConf.select(base, "hydra.sweeper.params") or {}).items()}
     typed = {_key_of(k) for k in axes}
     for key, value in params.items():
@@ -271,6 +271,41 @@ def check(argv: list[str], conf_dir: Path, config_name: str = "config") -> list[
         for point in points:
             check_point(composer, point)
     return points
+
+
+def check_sweeper_settings(argv: list[str], conf_dir: Path, config_name: str = "config") -> None:
+    """A multirun's ``hydra.sweeper.*`` settings against the sweeper it runs. Hydra composes them before any of
+    m9's code: a setting of another of m9's sweepers (a preset written for ``hydra/sweeper=optimize`` run without
+    it) would be Hydra's ``Key 'trials' not in 'GridSweeperConf'``. Raises BadInput naming the fix."""
+    overrides, multirun = _split(argv)
+    if overrides is None or not multirun or not any("experiment" in o or "sweeper" in o for o in overrides):
+        return  # nothing but m9's defaults and the grid's values: nothing for this check to find
+    with initialize_config_dir(config_dir=str(Path(conf_dir).resolve()), version_base="1.3"):
+        try:
+            parsed = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader()).parse_overrides(
+                overrides)
+            fixed = [o.input_line for o in parsed if not o.is_sweep_override()]  # as Hydra composes a multirun
+            compose(config_name=config_name, overrides=fixed, return_hydra_config=True)
+        except Exception as exc:
+            raise BadInput(_sweeper_hint(one_line(exc), overrides)) from exc
+
+
+def _sweeper_hint(line: str, overrides: list[str]) -> str:
+    """A ``hydra.sweeper`` key another of m9's sweepers has: which one, and how to choose it."""
+    from hydra_plugins.m9_sweepers import config as sweepers
+
+    m = re.match(r"hydra\.sweeper\.(\w+): ", line)
+    options = {name: {f.name for f in dataclasses.fields(conf)} for name, conf in (
+        ("m9", sweepers.GridSweeperConf), ("boundary", sweepers.BoundarySweeperConf),
+        ("optimize", sweepers.OptimizeSweeperConf))}
+    current = next((o.split("=", 1)[1] for o in reversed(overrides) if _key_of(o) == "hydra/sweeper"), "m9")
+    if not m or current not in options or m.group(1) in options[current]:
+        return line  # not a key this sweeper lacks: Hydra's own words
+    owners = [name for name, keys in options.items() if m.group(1) in keys]
+    if not owners:
+        return line
+    return (f"hydra.sweeper.{m.group(1)}: a setting of hydra/sweeper={owners[0]}, not of hydra/sweeper={current} "
+            f"(this command's sweeper); add hydra/sweeper={owners[0]} to the command line")
 
 
 def is_multirun(argv: list[str]) -> bool:
