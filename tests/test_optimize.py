@@ -66,6 +66,26 @@ def test_the_loop_finds_the_grid_best_in_a_third_of_the_grid_and_never_launches_
     assert hits >= 0.9 * len(seeds), f"grid best found in {hits} of {len(seeds)} seeds"
 
 
+def test_the_gp_sampler_models_the_constraints_and_never_launches_a_refused_point():
+    f = _surfaces()[0]
+    launched = []
+
+    def check(p):
+        return Verdict(Status.REJECTED, kind="rejected") if _refused(*_args(p)) else None
+
+    def measure(params, phase):
+        launched.extend(params)
+        return [Verdict(Status.FAIL, kind="crash") if _fails(*_args(p)) else Verdict(Status.PASS, f(*_args(p)))
+                for p in params]
+
+    loop = Loop(SPACE, Settings(trials=8, sampler="gp", seed=0, confirm=0), check, measure)
+    rows, candidates, stopped = loop.run()
+    assert type(loop.study.sampler).__name__ == "GPSampler" and stopped == "budget of 8 measurements"
+    assert len(launched) == 8 and not [p for p in launched if _refused(*_args(p))]
+    assert len({SPACE.key(p) for p in launched}) == 8  # a known configuration is told, not measured again
+    assert candidates and not _fails(*_args(candidates[0].params))
+
+
 def test_a_known_verdict_is_never_measured_again_and_a_flaky_one_once_more():
     measured = Counter()
 
