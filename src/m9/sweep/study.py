@@ -58,10 +58,15 @@ Measure = Callable[[list[Params], str], list[Verdict]]
 Lookup = Callable[[list[Params]], list[Optional[Verdict]]]
 
 
+def startup_trials(settings: Settings) -> int:
+    """Random measurements before the model proposes: a quarter of a small budget, at most 10."""
+    return min(10, max(2, settings.trials // 4))
+
+
 def make_sampler(settings: Settings) -> optuna.samplers.BaseSampler:
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=settings.seed)
-    startup = min(10, max(2, settings.trials // 4))  # random proposals before the model: a quarter of a small budget
+    startup = startup_trials(settings)
     if settings.sampler == "gp":
         return optuna.samplers.GPSampler(seed=settings.seed, n_startup_trials=startup)
     return optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, constant_liar=settings.batch > 1,
@@ -76,6 +81,30 @@ def _distribution(knob) -> optuna.distributions.BaseDistribution:
     return optuna.distributions.FloatDistribution(knob.low, knob.high, log=knob.log)
 
 
+class Encoding:
+    """The space as Optuna sees it. Numeric choices are ordinal: the sampler is given the index of a value in its
+    sorted list, so that neighbouring values are neighbours to TPE's Parzen estimators and to the GP's kernel (as
+    categories, 16 and 32 rounds are as unlike as 16 and 1). Other choices stay categories; intervals are intervals."""
+
+    def __init__(self, space: Space):
+        self.dists: dict[str, optuna.distributions.BaseDistribution] = {}
+        self.ordinal: dict[str, tuple] = {}
+        for knob in space.knobs:
+            values = knob.choices
+            if values and len(set(values)) == len(values) and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                self.ordinal[knob.key] = tuple(sorted(values))
+                self.dists[knob.key] = optuna.distributions.IntDistribution(0, len(values) - 1)
+            else:
+                self.dists[knob.key] = _distribution(knob)
+
+    def to_space(self, params: dict) -> Params:
+        return {k: self.ordinal[k][v] if k in self.ordinal else v for k, v in params.items()}
+
+    def to_study(self, params: Params) -> dict:
+        return {k: self.ordinal[k].index(v) if k in self.ordinal else v for k, v in params.items()}
+
+
 class Loop:
     """One optimisation."""
 
@@ -85,7 +114,8 @@ class Loop:
         self.on_row = on_row or (lambda row: None)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.study = optuna.create_study(direction=settings.direction, sampler=make_sampler(settings))
-        self.dists = {k.key: _distribution(k) for k in space.knobs}
+        self.encoding = Encoding(space)
+        self.dists = self.encoding.dists
         self.known: dict[tuple, list[Verdict]] = {}
         self.params: dict[tuple, Params] = {}
         self.rows: list[TrialRow] = []
@@ -152,7 +182,7 @@ class Loop:
     def _seed(self, params: Params, verdict: Verdict) -> None:
         self._record(params, verdict, "seed")
         self.study.add_trial(optuna.trial.create_trial(
-            params=dict(params), distributions=self.dists, value=self._value(verdict),
+            params=self.encoding.to_study(params), distributions=self.dists, value=self._value(verdict),
             constraints=self._constraints(verdict), user_attrs={"kind": verdict.kind} if verdict.kind else None))
 
     # --- the loop ---------------------------------------------------------------------------------------------
@@ -161,6 +191,7 @@ class Loop:
         """Search, then confirm. Returns every row, the candidates best first, and why the search stopped."""
         if self._every is not None:
             self._check_whole()
+            self._start_randomly()
         while not self.stopped:
             self._step()
         return self.rows, self._confirm(), self.stopped
@@ -178,6 +209,17 @@ class Loop:
                 if found is not None:
                     self._seed(params, found)
 
+    def _start_randomly(self) -> None:
+        """The sampler's random start drawn from the configurations the planner accepts. Its own would be skipped:
+        the refusals told first count as trials, so a model of infeasible points alone would make the first
+        proposals."""
+        if self.settings.sampler == "random":
+            return
+        feasible = sum(self.summary(k).feasible for k in self.known)
+        untried = self._untried()
+        for params in self._rng.sample(untried, max(0, min(len(untried), startup_trials(self.settings) - feasible))):
+            self.study.enqueue_trial(self.encoding.to_study(params))
+
     def _step(self) -> None:
         """Ask until a batch of configurations to measure is found, measure it, and tell."""
         if self.measured >= self.settings.trials:
@@ -193,7 +235,7 @@ class Loop:
                     self.stopped = f"every one of the {len(self._every)} configurations is known"
                 break
             trial = self.study.ask(self.dists)
-            params = {k: trial.params[k] for k in self.dists}
+            params = self.encoding.to_space({k: trial.params[k] for k in self.dists})
             key = self.space.key(params)
             if key in waiting or any(self.space.key(p) == key for _, p in batch):
                 self.proposals_known += 1
@@ -206,7 +248,7 @@ class Loop:
                     self.stopped = (f"the sampler proposed only known configurations {idle} times in a row")
                     break
                 if self._every is not None and idle % IDLE_LIMIT[self.settings.sampler] == 0 and self._untried():
-                    self.study.enqueue_trial(self._rng.choice(self._untried()))  # TPE stuck on what it knows
+                    self.study.enqueue_trial(self.encoding.to_study(self._rng.choice(self._untried())))  # stuck
                 continue
             else:
                 refused = self.check(params)
@@ -270,10 +312,10 @@ def importance(space: Space, rows: Sequence[TrialRow], direction: str) -> dict[s
     if len(by_key) < 2:
         return {}
     study = optuna.create_study(direction=direction)
-    dists = {k.key: _distribution(k) for k in space.knobs}
+    encoding = Encoding(space)
     for k, values in by_key.items():
         values.sort()
-        study.add_trial(optuna.trial.create_trial(params=params[k], distributions=dists,
+        study.add_trial(optuna.trial.create_trial(params=encoding.to_study(params[k]), distributions=encoding.dists,
                                                   value=values[len(values) // 2]))
     try:
         return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
