@@ -86,6 +86,29 @@ def test_the_gp_sampler_models_the_constraints_and_never_launches_a_refused_poin
     assert candidates and not _fails(*_args(candidates[0].params))
 
 
+def test_numeric_choices_are_ordinal_to_the_sampler_and_its_random_start_skips_the_refusals():
+    import optuna
+
+    from m9.sweep.study import Encoding, startup_trials
+
+    encoding = Encoding(Space((*SPACE.knobs, Knob("scheduler", ("default", "m6")))))
+    assert isinstance(encoding.dists["scheduler.max_rounds"], optuna.distributions.IntDistribution)
+    assert isinstance(encoding.dists["scheduler"], optuna.distributions.CategoricalDistribution)
+    p = {**SPACE.every()[37], "scheduler": "m6"}
+    assert encoding.to_space(encoding.to_study(p)) == p
+    assert encoding.to_study(p)["scheduler.max_rounds"] == sorted(ROUNDS).index(p["scheduler.max_rounds"])
+
+    def check(p):  # all but 12 of the 100 refused: Optuna's own random start would be spent before it began
+        return None if _args(p)[0] in (256, 384) and _args(p)[2] >= 512 else Verdict(Status.REJECTED, kind="rejected")
+
+    settings = Settings(trials=8, seed=1, confirm=0)
+    loop = Loop(SPACE, settings, check, lambda params, phase: [Verdict(Status.PASS, float(sum(_args(p))))
+                                                               for p in params])
+    loop.run()
+    asked = [t for t in loop.study.trials if t.user_attrs.get("kind") != "rejected"]
+    assert sum("fixed_params" in t.system_attrs for t in asked[:startup_trials(settings)]) == startup_trials(settings)
+
+
 def test_a_known_verdict_is_never_measured_again_and_a_flaky_one_once_more():
     measured = Counter()
 
