@@ -41,6 +41,19 @@ def _args(p):
     return p["scheduler.max_tokens_per_round"], p["scheduler.max_rounds"], p["scheduler.max_queued_tokens"]
 
 
+def _synthetic(f, launched: list):
+    """The loop's planner and trials over a surface: refusals as the planner says them, failures and values as a
+    trial would; every launched configuration appended to ``launched``."""
+    def check(p):
+        return Verdict(Status.REJECTED, kind="rejected") if _refused(*_args(p)) else None
+
+    def measure(params, phase):
+        launched.extend(params)
+        return [Verdict(Status.FAIL, kind="crash") if _fails(*_args(p)) else Verdict(Status.PASS, f(*_args(p)))
+                for p in params]
+    return check, measure
+
+
 @pytest.mark.parametrize("surface", range(3))
 def test_the_loop_finds_the_grid_best_in_a_third_of_the_grid_and_never_launches_a_refused_point(surface):
     f = _surfaces()[surface]
@@ -50,16 +63,7 @@ def test_the_loop_finds_the_grid_best_in_a_third_of_the_grid_and_never_launches_
     hits, seeds = 0, range(20)
     for seed in seeds:
         launched = []
-
-        def check(p):
-            return Verdict(Status.REJECTED, kind="rejected") if _refused(*_args(p)) else None
-
-        def measure(params, phase):
-            launched.extend(params)
-            return [Verdict(Status.FAIL, kind="crash") if _fails(*_args(p)) else Verdict(Status.PASS, f(*_args(p)))
-                    for p in params]
-
-        Loop(SPACE, Settings(trials=budget, seed=seed, confirm=0), check, measure).run()
+        Loop(SPACE, Settings(trials=budget, seed=seed, confirm=0), *_synthetic(f, launched)).run()
         assert not [p for p in launched if _refused(*_args(p))]  # the planner's refusals never launch
         assert len(launched) <= budget
         hits += any(not _fails(*_args(p)) and f(*_args(p)) >= 0.99 * grid_best for p in launched)
@@ -67,18 +71,8 @@ def test_the_loop_finds_the_grid_best_in_a_third_of_the_grid_and_never_launches_
 
 
 def test_the_gp_sampler_models_the_constraints_and_never_launches_a_refused_point():
-    f = _surfaces()[0]
     launched = []
-
-    def check(p):
-        return Verdict(Status.REJECTED, kind="rejected") if _refused(*_args(p)) else None
-
-    def measure(params, phase):
-        launched.extend(params)
-        return [Verdict(Status.FAIL, kind="crash") if _fails(*_args(p)) else Verdict(Status.PASS, f(*_args(p)))
-                for p in params]
-
-    loop = Loop(SPACE, Settings(trials=8, sampler="gp", seed=0, confirm=0), check, measure)
+    loop = Loop(SPACE, Settings(trials=8, sampler="gp", seed=0, confirm=0), *_synthetic(_surfaces()[0], launched))
     rows, candidates, stopped = loop.run()
     assert type(loop.study.sampler).__name__ == "GPSampler" and stopped == "budget of 8 measurements"
     assert len(launched) == 8 and not [p for p in launched if _refused(*_args(p))]
