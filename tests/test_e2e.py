@@ -45,6 +45,13 @@ def test_multirun_of_two_points_records_two_mlflow_runs(tmp_path):
     runs = client.search_runs([exp.experiment_id], "tags.kind = 'point'", order_by=["tags.job_num ASC"])
     assert len(runs) == 2
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in runs)
+    # the UI's table tells them apart: each point by what it sweeps, the sweep by its grid; the link m9 prints at
+    # the start and the end opens that table (not the GenAI page a fresh browser gets), with how to serve the store
+    assert [r.data.tags["mlflow.runName"] for r in runs] == ["max_seqs=2", "max_seqs=3"]
+    assert parent.data.tags["mlflow.runName"] == "grid max_seqs=2,3 (sweep)"
+    link = (f"[m9] MLflow runs: http://127.0.0.1:5000/#/experiments/{exp.experiment_id}/runs?"
+            f"workflowType=machine_learning (serve it: mlflow ui --backend-store-uri {uri})")
+    assert proc.stdout.count(link) == 2, proc.stdout[-2000:]
     for job_num, (run, max_seqs) in enumerate(zip(runs, (2, 3))):
         p, m, t = run.data.params, run.data.metrics, run.data.tags
         assert p["engine.max_seqs"] == str(max_seqs) and p["workload.max_new_tokens"] == "20"

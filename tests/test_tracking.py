@@ -40,3 +40,33 @@ def test_a_point_rebuilt_from_its_run_equals_its_journal_entry(tmp_path):
                          reused_from={"sweep_id": "a", "job_num": 0, "run_id": None, "output_dir": "/x"})
     run_id = tracking.record_point(cfg.tracking, job1, record, [])
     assert tracking.find_point(cfg.tracking, "k1") == record.replace(run_id=run_id)
+
+
+def test_the_ui_link_opens_the_runs_table_of_the_experiment_without_credentials(tmp_path):
+    from m9.config import TrackingConfig
+    from m9.record.tracking import store
+
+    local = TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="links")
+    assert tracking.ui_link(local) is None  # no experiment yet: nothing to open
+    experiment_id = tracking.init_store(local)
+    assert tracking.ui_link(local) == (f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?"
+                                       "workflowType=machine_learning")
+    assert tracking.ui_hint(local).endswith(f"(serve it: mlflow ui --backend-store-uri sqlite:///{tmp_path}/mlflow.db)")
+    server = TrackingConfig(uri="https://ci:s3cret@mlflow.example/", experiment="links")
+    store._EXPERIMENT_IDS[(server.uri, "links")] = "7"  # what init_store would have looked up on the server
+    assert tracking.ui_hint(server) == "https://mlflow.example/#/experiments/7/runs?workflowType=machine_learning"
+    assert tracking.ui_link(TrackingConfig(backend="none")) is None
+
+
+def test_runs_are_named_by_what_sets_them_apart():
+    from m9.record.tracking.runs import sweep_name
+
+    job = JobInfo("s", 3, ("engine.max_seqs=57", "scheduler.max_rounds=16", "model.max_seqs=1",
+                           "tracking.uri=sqlite:////x.db", "workload.n_rounds=3"), PointDir("/tmp").path,
+                  shared=("workload.n_rounds=3",))
+    assert job.run_name == "engine.max_seqs=57 max_rounds=16 model.max_seqs=1"  # a last part two keys share: in full
+    assert JobInfo("s", 0, (), PointDir("/tmp").path).run_name == "default"
+    assert sweep_name("m9 -m engine.max_seqs=2,4,8 tracking.uri=sqlite:////x.db", "grid",
+                      "s") == "grid max_seqs=2,4,8 (s)"
+    assert sweep_name("m9 -m hydra/sweeper=boundary hydra.sweeper.high=256 engine.max_seq_len=64", "boundary",
+                      "s") == "boundary high=256 (s)"

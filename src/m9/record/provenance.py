@@ -17,6 +17,21 @@ from m9.record.redact import redact
 from m9.run.files import PointDir, write_json
 
 
+_UNNAMED = ("tracking.", "hydra.", "hydra/")
+"""Keys no name needs: where a point is recorded and how Hydra runs it say nothing of what it measures."""
+
+
+def short_name(overrides) -> str:
+    """Overrides as a UI column is wide: each key by its last dotted part where that is unambiguous
+    (``engine.max_seqs=57`` -> ``max_seqs=57``), recording and Hydra settings left out, credentials masked."""
+    lines = [o for o in overrides if not o.lstrip("+~").startswith(_UNNAMED)]
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in lines]
+    lasts = [k.rsplit(".", 1)[-1] for k in keys]
+    named = [f"{last if lasts.count(last) == 1 else key}={o.split('=', 1)[1]}" if "=" in o else o
+             for o, key, last in zip(lines, keys, lasts)]
+    return redact(" ".join(named))
+
+
 @dataclass(frozen=True)
 class JobInfo:
     """A point's identity within its sweep: made once, by the sweep that launches the point (and written into the
@@ -48,8 +63,9 @@ class JobInfo:
 
     @property
     def run_name(self) -> str:
-        """A readable run name: the overrides, or ``default``."""
-        return self.override_string or "default"
+        """The run's name in the UI's table: what sets the point apart, each key by its last part
+        (``max_seqs=57 max_rounds=16``), or ``default``."""
+        return short_name(o for o in self.overrides if o not in self.shared) or "default"
 
     @property
     def label(self) -> str:

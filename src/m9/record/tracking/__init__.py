@@ -25,8 +25,8 @@ from m9.record.tracking.runs import (
                                      start_point,
                                      start_sweep_run,
 )
-from m9.record.tracking.store import DEFAULT_DB, init_store, resolve_uri, store_error
+from m9.record.tracking.store import DEFAULT_DB, init_store, resolve_uri, store_error, ui_hint, ui_link
 
 __all__ = ["DEFAULT_DB", "LiveSeries", "end_sweep_run", "find_point", "find_sweep", "finish_point", "init_store",
            "job_run", "kill_point", "load_points", "log_artifacts", "reap_stale_sweeps", "record_point",
-           "resolve_uri", "start_point", "start_sweep_run", "store_error"]
+           "resolve_uri", "start_point", "start_sweep_run", "store_error", "ui_hint", "ui_link"]

@@ -11,7 +11,7 @@ from typing import Any, Optional
 from m9.config import TrackingConfig
 from m9.outcome.status import Status
 from m9.record.journal import PointRecord
-from m9.record.provenance import JobInfo, process_gone, process_identity, versions
+from m9.record.provenance import JobInfo, process_gone, process_identity, short_name, versions
 from m9.record.tracking.store import (
     PARAM_MAX,
     TAG_MAX,
@@ -31,7 +31,8 @@ def start_sweep_run(cfg: TrackingConfig, sweep_id: str, command: str, grid: Opti
     """Open the sweep's parent run; returns its id. It names the launching process, so that a later sweep can tell
     a sweep that is still running from one whose process was killed (see :func:`reap_stale_sweeps`)."""
     experiment_id = init_store(cfg)
-    tags = {"mlflow.runName": f"sweep {sweep_id}", "kind": "sweep", "sweep_id": sweep_id, "command": command,
+    tags = {"mlflow.runName": sweep_name(command, mode, sweep_id), "kind": "sweep", "sweep_id": sweep_id,
+            "command": command,
             "n_points": str(n_points) if n_points else "", "output_dir": str(output_dir), "mode": mode,
             "launcher_process": process_identity(), **versions()}
     run = client(cfg).create_run(experiment_id, tags=_tags(tags))
@@ -55,6 +56,13 @@ def end_sweep_run(cfg: TrackingConfig, run_id: str, status: str, summary: dict[s
         if status != "FINISHED":  # points cut off with their sweep must not stay RUNNING either
             _kill_running_children(mlflow, mlflow.get_run(run_id).info.experiment_id, run_id)
         mlflow.set_terminated(run_id, status=status)
+
+
+def sweep_name(command: str, mode: str, sweep_id: str) -> str:
+    """The sweep's name in the UI's table: its mode and what it sweeps (``grid max_seqs=2,4,8``), then its id."""
+    swept = [a.removeprefix("hydra.sweeper.") for a in command.split()[1:] if not a.startswith("-") and "=" in a
+             and (any(c in a.split("=", 1)[1] for c in ",(") or "experiment" in a or a.startswith("hydra.sweeper."))]
+    return " ".join(filter(None, [mode, short_name(swept), f"({sweep_id})"]))
 
 
 def _kill_running_children(mlflow: Any, experiment_id: str, run_id: str) -> None:

@@ -90,6 +90,39 @@ def experiment_id_of(cfg: TrackingConfig) -> Optional[str]:
     return _EXPERIMENT_IDS[key]
 
 
+UI_DEFAULT = "http://127.0.0.1:5000"  # where ``mlflow ui`` serves a local store
+
+
+def ui_link(cfg: TrackingConfig) -> Optional[str]:
+    """The MLflow UI's runs table of the experiment, without the URI's credentials; None when tracking is off or the
+    experiment does not exist yet. ``workflowType=machine_learning`` opens the runs table whatever the browser
+    remembers: MLflow 3's UI otherwise opens an experiment on its GenAI (traces) page by a switch kept per browser,
+    whatever the experiment's tags say. A local store is served by ``mlflow ui --backend-store-uri URI``."""
+    if cfg.backend == "none":
+        return None
+    try:
+        experiment_id = experiment_id_of(cfg)
+    except Exception:  # noqa: BLE001 - a store that does not answer has no link to give; it is said elsewhere
+        return None
+    if experiment_id is None:
+        return None
+    uri = resolve_uri(cfg)
+    parts = urlparse(uri)
+    base = (parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl().rstrip("/")  # a link has no credentials
+            if parts.scheme in ("http", "https") else UI_DEFAULT)
+    return redact(f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning")
+
+
+def ui_hint(cfg: TrackingConfig) -> str:
+    """How to open the store's UI: its link, and for a local store the command that serves it."""
+    link = ui_link(cfg)
+    if link is None:
+        return ""
+    uri = resolve_uri(cfg)
+    serve = "" if urlparse(uri).scheme in ("http", "https") else f" (serve it: mlflow ui --backend-store-uri {uri})"
+    return redact(f"{link}{serve}")
+
+
 def text(value: Any, cap: int) -> str:
     """A tag's or param's value as MLflow keeps it: text (values that are not text as JSON), credentials masked."""
     return redact(value if isinstance(value, str) else json.dumps(value))[:cap]
