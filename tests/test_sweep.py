@@ -57,3 +57,58 @@ def test_sigterm_mid_sweep_closes_the_parent_as_killed_and_kills_the_engine(tmp_
     assert parent.info.status == "KILLED"
     (point,) = client.search_runs([exp], "tags.kind = 'point'")  # live since its trial started
     assert point.info.status == "KILLED" and "status" not in point.data.tags
+
+
+def _fill(disk) -> None:
+    """Take every byte left on the file system at ``disk``."""
+    with open(disk / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
+def test_a_full_disk_stops_the_sweep_in_one_line_and_the_same_command_runs_only_what_is_missing(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    if os.geteuid() != 0:
+        pytest.skip("mounts a tmpfs: needs root (as CI runs)")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=True)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"  # the store is elsewhere: only the sweep folder fills
+    args = [sys.executable, "-m", "m9", "-m", "engine.max_seqs=2,3,4", "engine.max_seq_len=64", "workload.prompt_len=8",
+            "workload.max_new_tokens=8", "workload.n_rounds=1", f"tracking.uri={uri}", f"hydra.sweep.dir={disk}/s"]
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    try:
+        proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 600  # point 0 with its imports and compilation, many times over
+        while not (disk / "s" / "0" / "outcome.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        _fill(disk)  # the disk fills while point 0 is recorded or point 1 starts
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 1, (out[-2000:], err[-3000:])
+        assert "Traceback" not in err, err[-3000:]
+        (line,) = [x for x in err.splitlines() if x.startswith("m9: error")]
+        assert line.startswith(f"m9: error: no space left on device writing {disk}/s/"), line
+        assert line.endswith(f": 1 of 3 points recorded in {disk}/s; free space and run the same command to resume")
+
+        client = MlflowClient(tracking_uri=uri)
+        exp = client.get_experiment_by_name("m9").experiment_id
+        (parent,) = client.search_runs([exp], "tags.kind = 'sweep'")
+        assert parent.info.status == "FAILED" and parent.data.tags["ended_by"].startswith("no space left on device")
+        points = client.search_runs([exp], "tags.kind = 'point'")
+        assert [r.data.params["engine.max_seqs"] for r in points if "status" in r.data.tags] == ["2"]
+        assert all(r.info.status != "RUNNING" for r in points)  # a point the full disk cut off is closed, KILLED
+
+        (disk / "filler").unlink()
+        again = subprocess.run([*args[:-1], f"hydra.sweep.dir={disk}/s2"], cwd=tmp_path, env=env,
+                               capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "3 points, 3 pass, 0 fail, 0 rejected (1 reused from earlier sweeps)" in again.stdout
+        assert again.stdout.count(": running, log") == 2  # points 1 and 2 only
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

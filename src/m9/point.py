@@ -103,12 +103,19 @@ def _record(tracking_cfg, job: JobInfo, params: Mapping[str, Any], outcome: Outc
     """Journal first (the store may be down, the record must not be lost), then the store: the outcome lands on
     ``run_id`` when the point's run is open, else on a run of its own; then the summary."""
     record = make_record(job, params, outcome)
-    write_record(record)
+    try:
+        write_record(record)
+        unjournaled = None
+    except OSError as exc:  # a full disk, a read-only folder: the store still gets the point, then the sweep stops
+        unjournaled = exc
     if tracked:  # a plan measures nothing: it is not tracked
         run_id = _guarded(job, store_errors, lambda: (
             tracking.finish_point(tracking_cfg, run_id, record, artifacts, job.output_dir) if run_id
             else tracking.record_point(tracking_cfg, job, record, artifacts, job.output_dir)))
-        write_record(record.replace(run_id=run_id, tracking_error=store_errors[-1] if store_errors else None))
+        if unjournaled is None:
+            write_record(record.replace(run_id=run_id, tracking_error=store_errors[-1] if store_errors else None))
+    if unjournaled is not None:
+        raise unjournaled
     print(summary(job, record.max_pages, outcome), flush=True)
     progress.current().end_point(outcome.status)
     return outcome

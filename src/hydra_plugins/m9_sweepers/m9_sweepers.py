@@ -32,6 +32,7 @@ class _M9Sweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> Any:
         from m9.compose import BadInput
+        from m9.run.files import write_failure
         from m9.sweep.driver import Driver, exit_status
 
         driver = Driver(self.hydra_context, self.config, self.launcher, resume=self.resume)
@@ -42,6 +43,16 @@ class _M9Sweeper(Sweeper):
             driver.close("FAILED")
             raise SystemExit(2) from exc
         except BaseException as exc:  # Ctrl-C, SIGTERM, a bug: the sweep's record is closed, never left RUNNING
+            failed = write_failure(exc) if isinstance(exc, Exception) else None
+            if failed is not None:  # the machine's disk or folder, not m9: one line, what is recorded, what to do
+                reason, fix = failed
+                try:
+                    driver.close("FAILED", reason=reason)
+                except OSError:
+                    pass  # the sweep's own files cannot be written either; its run in the store is closed
+                print(f"m9: error: {reason}: {driver.recorded()} of {driver.n_points or 'its'} points recorded in "
+                      f"{driver.sweep_dir}; {fix} and run the same command to resume", file=sys.stderr, flush=True)
+                raise SystemExit(1) from None
             status = exit_status(exc)
             driver.close(status)
             if status != "KILLED":

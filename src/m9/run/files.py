@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -20,12 +22,58 @@ from m9.run.protocol import TrialRequest, TrialResult
 
 
 def write_json(path: Path, data: Any) -> Path:
-    """Write JSON atomically (a reader never sees half a file); returns the path."""
+    """Write JSON atomically (a reader never sees half a file); returns the path. A failed write leaves the old
+    file as it was and no temporary behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=1, default=str))
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None:  # a failed write() names no file: say which
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     return path
+
+
+_WRITE_FAILURES = {
+    errno.ENOSPC: ("no space left on device", "free space"),
+    errno.EDQUOT: ("disk quota exceeded", "free space"),
+    errno.EROFS: ("read-only file system", "make it writable"),
+    errno.EACCES: ("permission denied", "make it writable"),
+    errno.EPERM: ("operation not permitted", "make it writable"),
+    errno.ENOENT: ("the folder is gone", "give it back (or a new hydra.sweep.dir)"),
+    errno.EIO: ("I/O error", "check the disk"),
+}
+
+
+def write_failure(exc: BaseException) -> Optional[tuple[str, str]]:
+    """A local write that failed for a reason of the machine, not of m9 (a full disk, a read-only or vanished
+    folder, a permission): ``("no space left on device writing PATH", "free space")``, looked for along the
+    exception's chain; None for any other error."""
+    seen: Optional[BaseException] = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _WRITE_FAILURES:
+            reason, fix = _WRITE_FAILURES[seen.errno]
+            path = seen.filename or _open_file(seen)
+            return (f"{reason} writing {path}" if path else reason), fix
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _open_file(exc: BaseException) -> Optional[str]:
+    """The file a failed ``write()`` was writing (its error names none): the open file object nearest to where it
+    was raised (Hydra's ``with open(...) as file: file.write(...)``, pathlib's ``write_text``)."""
+    frames, tb = [], exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        for value in frame.f_locals.values():
+            if isinstance(value, io.IOBase) and isinstance(getattr(value, "name", None), str):
+                return value.name
+    return None
 
 
 @dataclass(frozen=True)

@@ -116,18 +116,31 @@ class Driver:
         progress.open_display(n_points)
 
     def recorded(self) -> int:
-        """Points of this sweep recorded so far (their journal entries)."""
-        return len(read_sweep(self.sweep_dir))
+        """Points of this sweep recorded so far: in its journals or in the store (a point whose journal a full
+        disk refused is in the store alone)."""
+        jobs: set[int] = set()
+        try:
+            jobs |= {r.job_num for r in read_sweep(self.sweep_dir)}
+        except OSError:
+            pass
+        if self.record is not None and self.record.parent_run_id:
+            try:
+                parent = tracking.find_sweep(self.tracking, self.record.parent_run_id)
+                jobs |= {r.job_num for r in tracking.load_points(self.tracking, parent)} if parent else set()
+            except Exception:  # noqa: BLE001 - a store that does not answer counts nothing
+                pass
+        return len(jobs)
 
-    def close(self, status: str, answer: Optional[SearchAnswer | OptimizeAnswer] = None) -> list[PointRecord]:
-        """Close the record with the sweep's summary and report; on FINISHED print the matrix and the boundary.
-        Returns the sweep's points."""
+    def close(self, status: str, answer: Optional[SearchAnswer | OptimizeAnswer] = None,
+              reason: str = "") -> list[PointRecord]:
+        """Close the record with the sweep's summary and report (and ``reason``, why it ended early, on its run);
+        on FINISHED print the matrix and the boundary. Returns the sweep's points."""
         progress.close_display()
         warm.discard()  # the sweep's points are done: its warm engine child goes now, not at exit
         if self.record is None or self.record.closed:
             return []
         entries = read_sweep(self.sweep_dir)
-        summary, files = {}, []
+        summary, files = ({"ended_by": reason} if reason else {}), []
         try:
             if entries:
                 from m9.report import (
@@ -138,7 +151,8 @@ class Driver:
                 optimum = answer if isinstance(answer, OptimizeAnswer) else None
                 sweep = report.Sweep(self.sweep_dir.name, entries, self.record.meta["command"],
                                      self.record.parent_run_id, self.sweep_dir, searched, optimum)
-                summary, files = report.summary(sweep), report.write(sweep, self.sweep_dir)
+                summary = {**report.summary(sweep), **summary}
+                files = report.write(sweep, self.sweep_dir)  # may fail (a full disk): the summary still lands
         finally:
             self.record.close(status, summary, files, answer)
         if status == "FINISHED":
