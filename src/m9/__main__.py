@@ -80,6 +80,10 @@ def main() -> None:
         from m9.report.command import main as report
 
         sys.exit(report(sys.argv[2:]))
+    if sys.argv[1:2] == ["sync"]:
+        from m9.record.sync import main as sync
+
+        sys.exit(sync(sys.argv[2:]))
     signal.signal(signal.SIGTERM, _terminate)
     try:
         if not compose.is_multirun(sys.argv[1:]):

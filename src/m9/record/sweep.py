@@ -7,12 +7,13 @@ as KILLED (``tracking.reap_stale_sweeps``), so no parent run stays RUNNING forev
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
 
 from m9.config import TrackingConfig
-from m9.record import tracking
+from m9.record import sync, tracking
 from m9.record.journal import read_sweep_meta, write_sweep_meta
 from m9.record.provenance import process_identity
 from m9.run.files import write_json
@@ -29,6 +30,9 @@ class SweepRecord:
         if self.track:
             for tags in tracking.reap_stale_sweeps(cfg):
                 _mark_killed(Path(tags.get("output_dir", "")))
+                _catch_up(cfg, tags["run_id"], Path(tags.get("output_dir", "")))
+            for run_id, folder in tracking.incomplete_sweeps(cfg):
+                _catch_up(cfg, run_id, folder)
             parent = tracking.start_sweep_run(cfg, sweep_dir.name, command, grid, sweep_dir, n_points, mode)
         self.meta: dict[str, Any] = {
             "sweep_id": sweep_dir.name, "command": command, "mode": mode, "grid": grid, "n_points": n_points,
@@ -55,7 +59,22 @@ class SweepRecord:
         finally:
             self.closed = True
             if self.parent_run_id:
-                tracking.end_sweep_run(self.tracking, self.parent_run_id, status, summary, files)
+                try:
+                    tracking.end_sweep_run(self.tracking, self.parent_run_id, status, summary, files)
+                except Exception as exc:  # noqa: BLE001 - the store is down: the next sweep on it closes the run
+                    print(f"[m9] warning: the sweep's run could not be closed in the tracking store "
+                          f"({type(exc).__name__}); the next m9 command on it closes it and writes what is missing",
+                          file=sys.stderr, flush=True)
+
+
+def _catch_up(cfg: TrackingConfig, run_id: str, sweep_dir: Path) -> None:
+    """An earlier sweep's points its store did not take, written now (the store answers again)."""
+    if not sweep_dir.is_dir():
+        return
+    done = sync.sync_sweep(cfg, sweep_dir, only_pending=True, parent_run_id=run_id)
+    if done.written or done.failed:
+        tracking.set_pending(cfg, run_id, len(done.failed))
+        print(f"[m9] tracking store caught up with sweep {sweep_dir.name}: {done.line()}", flush=True)
 
 
 def _mark_killed(sweep_dir: Path) -> None:

@@ -19,7 +19,7 @@ from m9.config import ConfigError, M9Config, TrackingConfig
 from m9.outcome.outcome import Outcome
 from m9.outcome.sla import parse_sla
 from m9.outcome.status import Status
-from m9.record import tracking
+from m9.record import sync, tracking
 from m9.record.journal import PointRecord, read_sweep
 from m9.record.provenance import JobInfo, local_device_kind, measured, point_key
 from m9.record.redact import redact
@@ -139,8 +139,11 @@ class Driver:
         warm.discard()  # the sweep's points are done: its warm engine child goes now, not at exit
         if self.record is None or self.record.closed:
             return []
-        entries = read_sweep(self.sweep_dir)
         summary, files = ({"ended_by": reason} if reason else {}), []
+        missing = self._catch_up()
+        if missing:
+            summary["store_pending"] = missing
+        entries = read_sweep(self.sweep_dir)
         try:
             if entries:
                 from m9.report import (
@@ -158,6 +161,21 @@ class Driver:
         if status == "FINISHED":
             self._print_end(entries, summary, answer)
         return entries
+
+    def _catch_up(self) -> int:
+        """Write the points the store did not take while it was down (their journals say so); returns how many
+        it still lacks, said in one line with how they will get there."""
+        if not self.record.track:
+            return 0
+        done = sync.sync_sweep(self.tracking, self.sweep_dir, only_pending=True,
+                               parent_run_id=self.record.parent_run_id)
+        if done.written:
+            print(f"[m9] tracking store caught up: {len(done.written)} points it did not take before", flush=True)
+        if done.failed:
+            print(f"[m9] warning: {len(done.failed)} points are not in the tracking store yet (it does not answer); "
+                  f"their journals are in {self.sweep_dir}: the next m9 command on this store writes them, or "
+                  f"m9 sync {self.sweep_dir}", file=sys.stderr, flush=True)
+        return len(done.failed)
 
     def _print_end(self, entries: list[PointRecord], summary: dict[str, Any],
                    answer: Optional[SearchAnswer | OptimizeAnswer]) -> None:

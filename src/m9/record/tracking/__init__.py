@@ -17,16 +17,20 @@ from m9.record.tracking.read import find_point, find_sweep, load_points
 from m9.record.tracking.runs import (
                                      end_sweep_run,
                                      finish_point,
+                                     incomplete_sweeps,
                                      job_run,
                                      kill_point,
                                      log_artifacts,
+                                     point_run,
                                      reap_stale_sweeps,
                                      record_point,
                                      start_point,
+                                     set_pending,
                                      start_sweep_run,
 )
 from m9.record.tracking.store import DEFAULT_DB, init_store, resolve_uri, store_error, ui_hint, ui_link
 
-__all__ = ["DEFAULT_DB", "LiveSeries", "end_sweep_run", "find_point", "find_sweep", "finish_point", "init_store",
-           "job_run", "kill_point", "load_points", "log_artifacts", "reap_stale_sweeps", "record_point",
+__all__ = ["DEFAULT_DB", "LiveSeries", "end_sweep_run", "find_point", "find_sweep", "finish_point",
+           "incomplete_sweeps", "init_store", "set_pending",
+           "job_run", "kill_point", "load_points", "log_artifacts", "point_run", "reap_stale_sweeps", "record_point",
            "resolve_uri", "start_point", "start_sweep_run", "store_error", "ui_hint", "ui_link"]

@@ -164,9 +164,37 @@ def job_run(cfg: TrackingConfig, job: JobInfo) -> Optional[str]:
     return unfinished[0].info.run_id if unfinished else None
 
 
+def point_run(cfg: TrackingConfig, sweep_id: str, job_num: int, key: str) -> Optional[tuple[str, bool]]:
+    """A sweep's point in the store: its run id and whether it is finished (holds its outcome), or None."""
+    if "'" in sweep_id or not key.isalnum():
+        return None
+    runs = client(cfg).search_runs(
+        [init_store(cfg)], f"tags.kind = 'point' and tags.sweep_id = '{sweep_id}' and tags.job_num = '{job_num}'",
+        max_results=10)
+    mine = [r for r in runs if r.data.tags.get("point_key") == key]
+    finished = [r for r in mine if "status" in r.data.tags]
+    best = (finished or mine or [None])[0]
+    return None if best is None else (best.info.run_id, bool(finished))
+
+
 def kill_point(cfg: TrackingConfig, run_id: str) -> None:
     """Close a point's run as KILLED: its trial was interrupted and left no outcome."""
     client(cfg).set_terminated(run_id, status="KILLED")
+
+
+def incomplete_sweeps(cfg: TrackingConfig) -> list[tuple[str, Path]]:
+    """Sweeps that ended with points the store did not take (``store_pending > 0``): run id and folder."""
+    experiment_id = experiment_id_of(cfg)
+    if experiment_id is None:
+        return []
+    runs = client(cfg).search_runs([experiment_id], "tags.kind = 'sweep' and metrics.store_pending > 0",
+                                   max_results=100)
+    return [(r.info.run_id, Path(r.data.tags.get("output_dir", ""))) for r in runs]
+
+
+def set_pending(cfg: TrackingConfig, run_id: str, n: int) -> None:
+    """How many of a sweep's points the store still lacks."""
+    client(cfg).log_metric(run_id, "store_pending", float(n))
 
 
 def reap_stale_sweeps(cfg: TrackingConfig) -> list[dict[str, str]]:
@@ -185,5 +213,5 @@ def reap_stale_sweeps(cfg: TrackingConfig) -> list[dict[str, str]]:
         _kill_running_children(mlflow, experiment_id, run_id)
         mlflow.set_tag(run_id, "ended_by", f"closed by a later sweep: its launching process {owner} was gone")
         mlflow.set_terminated(run_id, status="KILLED")
-        reaped.append(dict(run.data.tags))
+        reaped.append({**run.data.tags, "run_id": run_id})
     return reaped

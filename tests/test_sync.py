@@ -1,0 +1,51 @@
+"""``m9 sync``: a sweep folder into a store, once. (A store that goes away mid-sweep and comes back:
+tests/test_mlflow_server.py.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _m9(tmp_path, *args):
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.run([sys.executable, "-m", "m9", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_a_sweep_folder_synced_into_an_empty_store_reads_back_the_same_and_a_second_sync_writes_nothing(tmp_path):
+    from m9.config import TrackingConfig
+    from m9.record import tracking
+    from m9.report import matrix
+
+    sweep = tmp_path / "sweep"
+    ran = _m9(tmp_path, "-m", "engine.max_seqs=2,3,16", "engine.max_pages=14", "engine.max_seq_len=64",
+              "workload.prompt_len=8", "workload.max_new_tokens=8", "workload.n_rounds=1",
+              f"tracking.uri=sqlite:///{tmp_path}/a.db", f"hydra.sweep.dir={sweep}")
+    assert ran.returncode == 0 and "3 points, 2 pass, 0 fail, 1 rejected" in ran.stdout, ran.stderr[-3000:]
+
+    first = _m9(tmp_path, "sync", str(sweep), "--tracking-uri", f"sqlite:///{tmp_path}/b.db")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert f"[m9] sync {sweep}: 3 points written, 0 already there" in first.stdout
+
+    def points(db):
+        cfg = TrackingConfig(uri=f"sqlite:///{tmp_path}/{db}")
+        parent = tracking.find_sweep(cfg, "sweep")
+        return parent, [r.replace(run_id=None) for r in tracking.load_points(cfg, parent)]
+
+    (a_parent, a), (b_parent, b) = points("a.db"), points("b.db")
+    assert b == a and matrix.render(b) == matrix.render(a)  # the same records, so the same matrix and report
+    assert b_parent["status"] == "FINISHED" and b_parent["tags"]["command"] == a_parent["tags"]["command"]
+
+    second = _m9(tmp_path, "sync", str(sweep), "--tracking-uri", f"sqlite:///{tmp_path}/b.db")
+    assert f"[m9] sync {sweep}: 0 points written, 3 already there" in second.stdout, second.stdout + second.stderr
+    assert len(points("b.db")[1]) == 3
+
+    bad = _m9(tmp_path, "sync", str(tmp_path))
+    assert bad.returncode == 2 and bad.stderr.strip() == f"m9 sync: error: {tmp_path}: not a sweep folder " \
+                                                         "(no m9_sweep.json)"
