@@ -50,7 +50,8 @@ def test_multirun_of_two_points_records_two_mlflow_runs(tmp_path):
     assert [r.data.tags["mlflow.runName"] for r in runs] == ["max_seqs=2", "max_seqs=3"]
     assert parent.data.tags["mlflow.runName"] == "grid max_seqs=2,3 (sweep)"
     link = (f"[m9] MLflow runs: http://127.0.0.1:5000/#/experiments/{exp.experiment_id}/runs?"
-            f"workflowType=machine_learning (serve it: mlflow ui --backend-store-uri {uri})")
+            "workflowType=machine_learning&searchFilter=tags.sweep_id%20%3D%20%27sweep%27"
+            f"&orderByKey=attributes.run_name&orderByAsc=true (serve it: mlflow ui --backend-store-uri {uri})")
     assert proc.stdout.count(link) == 2, proc.stdout[-2000:]
     for job_num, (run, max_seqs) in enumerate(zip(runs, (2, 3))):
         p, m, t = run.data.params, run.data.metrics, run.data.tags

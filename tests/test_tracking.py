@@ -56,6 +56,9 @@ def test_the_ui_link_opens_the_runs_table_of_the_experiment_without_credentials(
     store._EXPERIMENT_IDS[(server.uri, "links")] = "7"  # what init_store would have looked up on the server
     assert tracking.ui_hint(server) == "https://mlflow.example/#/experiments/7/runs?workflowType=machine_learning"
     assert tracking.ui_link(TrackingConfig(backend="none")) is None
+    assert tracking.ui_link(server, "s1") == ("https://mlflow.example/#/experiments/7/runs?workflowType=machine_learning"
+                                              "&searchFilter=tags.sweep_id%20%3D%20%27s1%27"
+                                              "&orderByKey=attributes.run_name&orderByAsc=true")
 
 
 def test_runs_are_named_by_what_sets_them_apart():

@@ -108,7 +108,7 @@ class Driver:
             print(f"[m9] error: {tracking.store_error(self.tracking, exc)}", file=sys.stderr, flush=True)
             raise SystemExit(3) from exc
         if self.record.track:
-            print(f"[m9] MLflow runs: {tracking.ui_hint(self.tracking)}", flush=True)
+            print(f"[m9] MLflow runs: {tracking.ui_hint(self.tracking, self.sweep_dir.name)}", flush=True)
         if grid and (len(grid) > 1 or mode != "grid"):  # a search's probes all share their row's overrides
             self.shared = tuple(o for o in grid[0] if all(o in point for point in grid[1:]))
             if self.shared:
@@ -191,7 +191,7 @@ class Driver:
             boundary = answer.statement() + (f"\n[m9] rerun the best: {answer.rerun}" if answer.rerun else "")
             frontier = f"\n\n{candidates_table(answer)}" if answer.candidates else ""
         what = "optimum" if isinstance(answer, OptimizeAnswer) else "boundary"
-        link = f"\n[m9] MLflow runs: {tracking.ui_hint(self.tracking)}" if self.record.track else ""
+        link = f"\n[m9] MLflow runs: {tracking.ui_hint(self.tracking, self.sweep_dir.name)}" if self.record.track else ""
         print(f"\n[m9] sweep {self.sweep_dir}: {len(entries)} points, {tally}{reused}\n\n{table}{frontier}\n\n"
               f"[m9] {what}: {boundary}\n[m9] report: {self.sweep_dir / 'report.md'}{link}", flush=True)
 

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any, Optional
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from m9.config import TrackingConfig
 from m9.record.journal import TEXT_PARAMS
@@ -93,11 +93,13 @@ def experiment_id_of(cfg: TrackingConfig) -> Optional[str]:
 UI_DEFAULT = "http://127.0.0.1:5000"  # where ``mlflow ui`` serves a local store
 
 
-def ui_link(cfg: TrackingConfig) -> Optional[str]:
-    """The MLflow UI's runs table of the experiment, without the URI's credentials; None when tracking is off or the
-    experiment does not exist yet. ``workflowType=machine_learning`` opens the runs table whatever the browser
-    remembers: MLflow 3's UI otherwise opens an experiment on its GenAI (traces) page by a switch kept per browser,
-    whatever the experiment's tags say. A local store is served by ``mlflow ui --backend-store-uri URI``."""
+def ui_link(cfg: TrackingConfig, sweep_id: Optional[str] = None) -> Optional[str]:
+    """The MLflow UI's runs table of the experiment (with ``sweep_id``: that sweep's run and its points, side by
+    side), without the URI's credentials; None when tracking is off or the experiment does not exist yet.
+    ``workflowType=machine_learning`` opens the runs table whatever the browser remembers: MLflow 3's UI otherwise
+    opens an experiment on its GenAI (traces) page by a switch kept per browser, whatever the experiment's tags say.
+    The UI nests child runs under their parent, collapsed, when sorted by date; sorted by name they are listed flat.
+    A local store is served by ``mlflow ui --backend-store-uri URI``."""
     if cfg.backend == "none":
         return None
     try:
@@ -110,12 +112,16 @@ def ui_link(cfg: TrackingConfig) -> Optional[str]:
     parts = urlparse(uri)
     base = (parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl().rstrip("/")  # a link has no credentials
             if parts.scheme in ("http", "https") else UI_DEFAULT)
-    return redact(f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning")
+    view = "workflowType=machine_learning"
+    if sweep_id is not None and "'" not in sweep_id:
+        view += (f"&searchFilter={quote(f'tags.sweep_id = {chr(39)}{sweep_id}{chr(39)}')}"
+                 "&orderByKey=attributes.run_name&orderByAsc=true")
+    return redact(f"{base}/#/experiments/{experiment_id}/runs?{view}")
 
 
-def ui_hint(cfg: TrackingConfig) -> str:
+def ui_hint(cfg: TrackingConfig, sweep_id: Optional[str] = None) -> str:
     """How to open the store's UI: its link, and for a local store the command that serves it."""
-    link = ui_link(cfg)
+    link = ui_link(cfg, sweep_id)
     if link is None:
         return ""
     uri = resolve_uri(cfg)
