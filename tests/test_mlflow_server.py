@@ -142,7 +142,7 @@ OUTAGE = ["-m", "engine.max_seqs=2,3,4", "engine.max_seq_len=64", "workload.prom
 def _points(base: str) -> list[dict]:
     exp = _api(base, "experiments/get-by-name?experiment_name=outage")["experiment"]
     return _api(base, "runs/search", {"experiment_ids": [exp["experiment_id"]], "max_results": 100,
-                                      "filter": "tags.kind = 'point'"})["runs"]
+                                      "filter": "tags.kind = 'point' and tags.sweep_id = 'sweep'"})["runs"]
 
 
 def _all_in_the_store_once(base: str) -> None:
@@ -183,18 +183,24 @@ def test_a_store_down_during_a_point_catches_up_before_the_sweep_ends(tmp_path, 
     assert "3 points, 3 pass" in out
 
 
-def test_a_store_back_after_the_sweep_gets_its_points_from_m9_sync(tmp_path, server):
+@pytest.mark.parametrize("then", ["m9 sync", "the next sweep"])
+def test_a_store_back_after_the_sweep_gets_its_points_from_the_next_command(tmp_path, server, then):
     sweep, out, env = _sweep_with_an_outage(tmp_path, server, back_before_the_end=False)
     assert f"are not in the tracking store yet (it does not answer); their journals are in {sweep}" in out, out[-3000:]
     server.start()
-    synced = subprocess.run([sys.executable, "-m", "m9", "sync", str(sweep)], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert synced.returncode == 0, synced.stderr[-3000:]
+    if then == "m9 sync":
+        nxt = [sys.executable, "-m", "m9", "sync", str(sweep)]
+    else:  # any sweep on the store: here one point the planner refuses, so that nothing runs
+        nxt = [sys.executable, "-m", "m9", "-m", "engine.max_seqs=2,3", "engine.max_pages=1",
+               "tracking.experiment=outage", f"hydra.sweep.dir={tmp_path}/next"]
+    done = subprocess.run(nxt, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert then == "m9 sync" or "tracking store caught up with sweep sweep: 2 points written" in done.stdout
     _all_in_the_store_once(server.base)
     exp = _api(server.base, "experiments/get-by-name?experiment_name=outage")["experiment"]
-    (parent,) = _api(server.base, "runs/search", {"experiment_ids": [exp["experiment_id"]],
-                                                  "filter": "tags.kind = 'sweep'"})["runs"]
-    assert parent["info"]["status"] == "FINISHED"  # closed by m9 sync with the status the sweep ended with
+    parents = _api(server.base, "runs/search", {"experiment_ids": [exp["experiment_id"]],
+                                                "filter": "tags.sweep_id = 'sweep' and tags.kind = 'sweep'"})["runs"]
+    assert [p["info"]["status"] for p in parents] == ["FINISHED"]  # closed with the status the sweep ended with
     again = subprocess.run([sys.executable, "-m", "m9", "sync", str(sweep)], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=300)
     assert f"[m9] sync {sweep}: 0 points written, 3 already there" in again.stdout, again.stdout + again.stderr

@@ -30,7 +30,7 @@ class SweepRecord:
         if self.track:
             for tags in tracking.reap_stale_sweeps(cfg):
                 _mark_killed(Path(tags.get("output_dir", "")))
-                _catch_up(cfg, tags["run_id"], Path(tags.get("output_dir", "")))
+                _catch_up(cfg, tags["run_id"], Path(tags.get("output_dir", "")), reaped=True)
             for run_id, folder in tracking.incomplete_sweeps(cfg):
                 _catch_up(cfg, run_id, folder)
             parent = tracking.start_sweep_run(cfg, sweep_dir.name, command, grid, sweep_dir, n_points, mode)
@@ -67,10 +67,15 @@ class SweepRecord:
                           file=sys.stderr, flush=True)
 
 
-def _catch_up(cfg: TrackingConfig, run_id: str, sweep_dir: Path) -> None:
-    """An earlier sweep's points its store did not take, written now (the store answers again)."""
+def _catch_up(cfg: TrackingConfig, run_id: str, sweep_dir: Path, reaped: bool = False) -> None:
+    """An earlier sweep's points its store did not take, written now (the store answers again); a reaped sweep
+    that did end (the store was down when it closed) gets the status it ended with."""
     if not sweep_dir.is_dir():
         return
+    ended = (read_sweep_meta(sweep_dir) or {}).get("status")
+    if reaped and ended and ended != "KILLED":
+        tracking.end_sweep_run(cfg, run_id, ended, {"ended_by": "closed by a later sweep: the store was down when "
+                                                               "it ended"})
     done = sync.sync_sweep(cfg, sweep_dir, only_pending=True, parent_run_id=run_id)
     if done.written or done.failed:
         tracking.set_pending(cfg, run_id, len(done.failed))
