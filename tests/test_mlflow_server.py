@@ -183,19 +183,17 @@ def test_a_store_down_during_a_point_catches_up_before_the_sweep_ends(tmp_path, 
     assert "3 points, 3 pass" in out
 
 
-@pytest.mark.parametrize("then", ["m9 sync", "the next sweep"])
-def test_a_store_back_after_the_sweep_gets_its_points_from_the_next_command(tmp_path, server, then):
+def test_a_store_back_after_the_sweep_gets_its_points_from_the_next_command_and_m9_sync_finds_nothing_left(
+        tmp_path, server):
     sweep, out, env = _sweep_with_an_outage(tmp_path, server, back_before_the_end=False)
     assert f"are not in the tracking store yet (it does not answer); their journals are in {sweep}" in out, out[-3000:]
     server.start()
-    if then == "m9 sync":
-        nxt = [sys.executable, "-m", "m9", "sync", str(sweep)]
-    else:  # any sweep on the store: here one point the planner refuses, so that nothing runs
-        nxt = [sys.executable, "-m", "m9", "-m", "engine.max_seqs=2,3", "engine.max_pages=1",
-               "tracking.experiment=outage", f"hydra.sweep.dir={tmp_path}/next"]
-    done = subprocess.run(nxt, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert then == "m9 sync" or "tracking store caught up with sweep sweep: 2 points written" in done.stdout
+    # any sweep on the store: here two points the planner refuses, so that nothing runs
+    nxt = subprocess.run([sys.executable, "-m", "m9", "-m", "engine.max_seqs=2,3", "engine.max_pages=1",
+                          "tracking.experiment=outage", f"hydra.sweep.dir={tmp_path}/next"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert nxt.returncode == 0, nxt.stderr[-3000:]
+    assert "tracking store caught up with sweep sweep: 2 points written" in nxt.stdout, nxt.stdout[-3000:]
     _all_in_the_store_once(server.base)
     exp = _api(server.base, "experiments/get-by-name?experiment_name=outage")["experiment"]
     parents = _api(server.base, "runs/search", {"experiment_ids": [exp["experiment_id"]],
