@@ -63,3 +63,23 @@ def slurm() -> str:
             pytest.skip("needs a local SLURM: sudo bash launchers/slurm/start.sh")
         subprocess.run(["bash", str(ROOT / "launchers" / "slurm" / "start.sh")], check=True, timeout=900)
     return "debug"
+
+
+@pytest.fixture(scope="session")
+def recorded_sweep(tmp_path_factory):
+    """A real 3-point sweep of the tiny model recorded to a sqlite store (two points pass, one the planner refuses),
+    shared by the tests that read it back (m9 sync, the UI in a browser); they must not change it.
+    Returns (sweep folder, store file, the sweep's stdout)."""
+    import os
+    import subprocess
+    import sys
+
+    where = tmp_path_factory.mktemp("recorded")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    ran = subprocess.run([sys.executable, "-m", "m9", "-m", "engine.max_seqs=2,3,16", "engine.max_pages=14",
+                          "engine.max_seq_len=64", "workload.prompt_len=8", "workload.max_new_tokens=8",
+                          "workload.n_rounds=1", f"tracking.uri=sqlite:///{where}/mlflow.db",
+                          f"hydra.sweep.dir={where}/sweep"], cwd=where, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert ran.returncode == 0 and "3 points, 2 pass, 0 fail, 1 rejected" in ran.stdout, ran.stderr[-3000:]
+    return where / "sweep", where / "mlflow.db", ran.stdout

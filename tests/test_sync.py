@@ -18,33 +18,29 @@ def _m9(tmp_path, *args):
                           timeout=600)
 
 
-def test_a_sweep_folder_synced_into_an_empty_store_reads_back_the_same_and_a_second_sync_writes_nothing(tmp_path):
+def test_a_sweep_folder_synced_into_an_empty_store_reads_back_the_same_and_a_second_sync_writes_nothing(
+        tmp_path, recorded_sweep):
     from m9.config import TrackingConfig
     from m9.record import tracking
     from m9.report import matrix
 
-    sweep = tmp_path / "sweep"
-    ran = _m9(tmp_path, "-m", "engine.max_seqs=2,3,16", "engine.max_pages=14", "engine.max_seq_len=64",
-              "workload.prompt_len=8", "workload.max_new_tokens=8", "workload.n_rounds=1",
-              f"tracking.uri=sqlite:///{tmp_path}/a.db", f"hydra.sweep.dir={sweep}")
-    assert ran.returncode == 0 and "3 points, 2 pass, 0 fail, 1 rejected" in ran.stdout, ran.stderr[-3000:]
-
+    sweep, db, _ = recorded_sweep
     first = _m9(tmp_path, "sync", str(sweep), "--tracking-uri", f"sqlite:///{tmp_path}/b.db")
     assert first.returncode == 0, first.stderr[-3000:]
     assert f"[m9] sync {sweep}: 3 points written, 0 already there" in first.stdout
 
-    def points(db):
-        cfg = TrackingConfig(uri=f"sqlite:///{tmp_path}/{db}")
+    def points(uri):
+        cfg = TrackingConfig(uri=uri)
         parent = tracking.find_sweep(cfg, "sweep")
         return parent, [r.replace(run_id=None) for r in tracking.load_points(cfg, parent)]
 
-    (a_parent, a), (b_parent, b) = points("a.db"), points("b.db")
-    assert b == a and matrix.render(b) == matrix.render(a)  # the same records, so the same matrix and report
+    (a_parent, a), (b_parent, b) = points(f"sqlite:///{db}"), points(f"sqlite:///{tmp_path}/b.db")
+    assert len(b) == 3 and b == a and matrix.render(b) == matrix.render(a)  # the same records: the same report
     assert b_parent["status"] == "FINISHED" and b_parent["tags"]["command"] == a_parent["tags"]["command"]
 
     second = _m9(tmp_path, "sync", str(sweep), "--tracking-uri", f"sqlite:///{tmp_path}/b.db")
     assert f"[m9] sync {sweep}: 0 points written, 3 already there" in second.stdout, second.stdout + second.stderr
-    assert len(points("b.db")[1]) == 3
+    assert len(points(f"sqlite:///{tmp_path}/b.db")[1]) == 3
 
     bad = _m9(tmp_path, "sync", str(tmp_path))
     assert bad.returncode == 2 and bad.stderr.strip() == f"m9 sync: error: {tmp_path}: not a sweep folder " \

@@ -40,15 +40,11 @@ def _visible_text(html: str) -> list[str]:
     return [t.strip() for t in re.sub(r"<[^>]+>", "\n", html).splitlines() if t.strip()]
 
 
-def test_the_printed_link_opens_a_table_of_the_sweep_and_its_points_named_by_their_values(tmp_path, chromium):
+def test_the_printed_link_opens_a_table_of_the_sweep_and_its_points_named_by_their_values(tmp_path, chromium,
+                                                                                          recorded_sweep):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    db = tmp_path / "mlflow.db"
-    sweep = subprocess.run([sys.executable, "-m", "m9", "-m", "engine.max_seqs=2,3", "engine.max_seq_len=64",
-                            "workload.prompt_len=8", "workload.max_new_tokens=8", "workload.n_rounds=1",
-                            f"tracking.uri=sqlite:///{db}", f"hydra.sweep.dir={tmp_path}/s"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert sweep.returncode == 0, sweep.stderr[-3000:]
-    (link,) = set(re.findall(r"\[m9\] MLflow runs: (\S+)", sweep.stdout))  # the same link at the start and the end
+    _, db, printed = recorded_sweep
+    (link,) = set(re.findall(r"\[m9\] MLflow runs: (\S+)", printed))  # the same link at the start and the end
 
     port = _free_port()
     ui = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri", f"sqlite:///{db}",
@@ -71,7 +67,7 @@ def test_the_printed_link_opens_a_table_of_the_sweep_and_its_points_named_by_the
         text = _visible_text(page.stdout)
         assert "Run Name" in text, text[:80]  # the runs table, not the GenAI traces overview
         table = text[text.index("Run Name"):]
-        assert {"grid max_seqs=2,3 (s)", "max_seqs=2", "max_seqs=3"} <= set(table), table[:40]
+        assert {"grid max_seqs=2,3,16 (sweep)", "max_seqs=2", "max_seqs=3", "max_seqs=16"} <= set(table), table[:40]
     finally:
         os.killpg(ui.pid, 15)
         ui.wait(timeout=30)
