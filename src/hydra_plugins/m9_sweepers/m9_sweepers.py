@@ -43,7 +43,7 @@ class _M9Sweeper(Sweeper):
             driver.close("FAILED")
             raise SystemExit(2) from exc
         except BaseException as exc:  # Ctrl-C, SIGTERM, a bug: the sweep's record is closed, never left RUNNING
-            failed = write_failure(exc) if isinstance(exc, Exception) else None
+            failed = write_failure(exc, driver.sweep_dir) if isinstance(exc, Exception) else None
             if failed is not None:  # the machine's disk or folder, not m9: one line, what is recorded, what to do
                 reason, fix = failed
                 try:

@@ -48,16 +48,23 @@ _WRITE_FAILURES = {
 }
 
 
-def write_failure(exc: BaseException) -> Optional[tuple[str, str]]:
+_ANY_PATH = (errno.ENOSPC, errno.EDQUOT, errno.EIO)
+"""Failures that say "the disk" wherever they happen; the others (a missing file, a permission) say so only of a
+path in the folder being written (``under``): elsewhere they may be a read, and an error of their own."""
+
+
+def write_failure(exc: BaseException, under: Optional[Path] = None) -> Optional[tuple[str, str]]:
     """A local write that failed for a reason of the machine, not of m9 (a full disk, a read-only or vanished
     folder, a permission): ``("no space left on device writing PATH", "free space")``, looked for along the
     exception's chain; None for any other error."""
     seen: Optional[BaseException] = exc
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno in _WRITE_FAILURES:
-            reason, fix = _WRITE_FAILURES[seen.errno]
             path = seen.filename or _open_file(seen)
-            return (f"{reason} writing {path}" if path else reason), fix
+            inside = under is None or (path is not None and Path(path).absolute().is_relative_to(under.absolute()))
+            if seen.errno in _ANY_PATH or inside:
+                reason, fix = _WRITE_FAILURES[seen.errno]
+                return (f"{reason} writing {path}" if path else reason), fix
         seen = seen.__cause__ or seen.__context__
     return None
 
