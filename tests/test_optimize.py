@@ -83,7 +83,7 @@ def test_the_gp_sampler_models_the_constraints_and_never_launches_a_refused_poin
 def test_numeric_choices_are_ordinal_to_the_sampler_and_its_random_start_skips_the_refusals():
     import optuna
 
-    from m9.sweep.study import Encoding, startup_trials
+    from m9.sweep.sampler import Encoding, startup_trials
 
     encoding = Encoding(Space((*SPACE.knobs, Knob("scheduler", ("default", "m6")))))
     assert isinstance(encoding.dists["scheduler.max_rounds"], optuna.distributions.IntDistribution)

@@ -25,6 +25,7 @@ import optuna
 
 from m9.outcome.status import Status
 from m9.sweep.optimum import Candidate, TrialRow, Verdict
+from m9.sweep.sampler import Encoding, make_sampler, startup_trials
 from m9.sweep.space import MAX_ENUMERATED, Params, Space
 
 SAMPLERS = ("tpe", "gp", "random")
@@ -56,53 +57,6 @@ class Settings:
 Check = Callable[[Params], Optional[Verdict]]
 Measure = Callable[[list[Params], str], list[Verdict]]
 Lookup = Callable[[list[Params]], list[Optional[Verdict]]]
-
-
-def startup_trials(settings: Settings) -> int:
-    """Random measurements before the model proposes: a quarter of a small budget, at most 10."""
-    return min(10, max(2, settings.trials // 4))
-
-
-def make_sampler(settings: Settings) -> optuna.samplers.BaseSampler:
-    if settings.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=settings.seed)
-    startup = startup_trials(settings)
-    if settings.sampler == "gp":
-        return optuna.samplers.GPSampler(seed=settings.seed, n_startup_trials=startup)
-    return optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, constant_liar=settings.batch > 1,
-                                      n_startup_trials=startup)
-
-
-def _distribution(knob) -> optuna.distributions.BaseDistribution:
-    if knob.choices:
-        return optuna.distributions.CategoricalDistribution(knob.choices)
-    if knob.integer:
-        return optuna.distributions.IntDistribution(int(knob.low), int(knob.high), log=knob.log)
-    return optuna.distributions.FloatDistribution(knob.low, knob.high, log=knob.log)
-
-
-class Encoding:
-    """The space as Optuna sees it. Numeric choices are ordinal: the sampler is given the index of a value in its
-    sorted list, so that neighbouring values are neighbours to TPE's Parzen estimators and to the GP's kernel (as
-    categories, 16 and 32 rounds are as unlike as 16 and 1). Other choices stay categories; intervals are intervals."""
-
-    def __init__(self, space: Space):
-        self.dists: dict[str, optuna.distributions.BaseDistribution] = {}
-        self.ordinal: dict[str, tuple] = {}
-        for knob in space.knobs:
-            values = knob.choices
-            if values and len(set(values)) == len(values) and all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                self.ordinal[knob.key] = tuple(sorted(values))
-                self.dists[knob.key] = optuna.distributions.IntDistribution(0, len(values) - 1)
-            else:
-                self.dists[knob.key] = _distribution(knob)
-
-    def to_space(self, params: dict) -> Params:
-        return {k: self.ordinal[k][v] if k in self.ordinal else v for k, v in params.items()}
-
-    def to_study(self, params: Params) -> dict:
-        return {k: self.ordinal[k].index(v) if k in self.ordinal else v for k, v in params.items()}
 
 
 class Loop:
