@@ -16,7 +16,7 @@ def _entry(job, max_seqs, status, kind=None, sig="", tok_s=100.0, overrides=None
                        output_dir=f"s/{job}", point_key="",
                        outcome=Outcome(Status(status), FailureKind(kind) if kind else None, sig, metrics),
                        params={"engine.max_seqs": max_seqs, "engine.max_pages": 36 * max_seqs,
-                               "resolved.max_pages": 36 * max_seqs, "resolved.num_prompts": max_seqs, **params})
+                               "workload.num_prompts": max_seqs, **params})
 
 
 LOG_D = [
@@ -68,6 +68,16 @@ def test_knob_prefers_what_was_typed_then_priority():
               for i, t in enumerate((64, 256, 384))]
     assert analysis.swept_knob(probes) == "scheduler.max_tokens_per_round"
     assert "best 100.0" in analysis.trend_statement(probes, "scheduler.max_tokens_per_round")
+
+
+def test_a_derived_value_that_follows_the_knob_is_never_the_knob():
+    # workload=short,long varies max_new_tokens; the pages m9 sized to it vary too, and rank higher, but were derived
+    points = [_entry(i, 8, "pass", overrides=[f"workload={w}"], derived="engine.max_pages",
+                     **{"engine.max_pages": pages, "workload.max_new_tokens": new})
+              for i, (w, pages, new) in enumerate((("short", 16, 20), ("long", 40, 300)))]
+    assert analysis.swept_knob(points) == "workload.max_new_tokens"
+    typed = [p.replace(overrides=(f"engine.max_pages={p.max_pages}",)) for p in points]
+    assert analysis.swept_knob(typed) == "engine.max_pages"
 
 
 def test_a_plan_only_sweep_states_the_planners_boundary():

@@ -14,7 +14,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def _record(job: int, max_seqs: int, status: Status, max_pages, kind=None, signature="", **metrics) -> PointRecord:
     return PointRecord("s", job, (f"engine.max_seqs={max_seqs}", "tracking=none"), f"s/{job}", f"k{job}",
                        Outcome(status, kind, signature, metrics),
-                       {"engine.max_seqs": max_seqs, "resolved.max_pages": max_pages, "resolved.num_prompts": max_seqs,
+                       {"engine.max_seqs": max_seqs, "engine.max_pages": max_pages, "workload.num_prompts": max_seqs,
                         "resolved.prompt_tokens": "16", "resolved.mesh": "1x1"})
 
 

@@ -134,7 +134,7 @@ def test_a_point_record_round_trips_through_its_journal_file(tmp_path):
     outcome = Outcome(Status.FAIL, FailureKind.OUT_OF_PAGES, "Out of free pages", {"pages_in_use": 12.0},
                       ("a note",), {"backend": "cpu"}, ({"status": "fail", "round_total_s": 1.0},))
     record = PointRecord("s", 3, ("engine.max_seqs=8",), str(tmp_path / "3"), "k3", outcome,
-                         {"engine.max_seqs": 8, "resolved.max_pages": 12}, run_id="r", reused_from={"sweep_id": "a"})
+                         {"engine.max_seqs": 8, "engine.max_pages": 12}, run_id="r", reused_from={"sweep_id": "a"})
     path = write_record(record)
     assert json.loads(path.read_text())["outcome"]["status"] == "fail"  # plain data on disk
     back = read_record(path)

@@ -109,7 +109,9 @@ def test_auto_max_pages_is_the_estimate_and_is_recorded():
     plan = plan_point(cfg)
     assert plan.max_pages == plan.pages_required_est == 5 * -(-(16 + 100) // 16)
     params = point_params(cfg, plan)
-    assert params["resolved.max_pages"] == plan.max_pages and params["resolved.max_pages_auto"] is True
+    # recorded as the value used, marked derived (not a null beside a copy)
+    assert params["engine.max_pages"] == plan.max_pages and "engine.max_pages" in params["derived"].split()
+    assert not [k for k in params if k.startswith("resolved.max_pages")]
 
 
 def test_the_defaults_plan():
@@ -124,14 +126,17 @@ def test_the_headline_points_plan_on_the_default_config_with_the_prefill_sized_t
     # Levanter's own default (one 512-token sequence) would hold 32 of the 16-token prompts; m9 sizes it to all
     assert plan.max_prefill_size == 16 * -(-max_seqs * 16 // 16)
     params = point_params(cfg, plan)
-    assert params["resolved.max_prefill_size"] == plan.max_prefill_size and params["resolved.max_prefill_size_auto"]
+    assert params["engine.max_prefill_size"] == plan.max_prefill_size
+    assert "engine.max_prefill_size" in params["derived"].split()
 
 
 def test_a_set_prefill_size_is_kept_and_a_small_round_keeps_levanters_default():
     assert plan_point(compose_m9(["engine.max_seqs=4"])).max_prefill_size == 512  # ceil(512 / 16) pages
     cfg = compose_m9(["engine.max_seqs=4", "engine.max_prefill_size=100"])
     plan = plan_point(cfg)
-    assert plan.max_prefill_size == 100 and not point_params(cfg, plan)["resolved.max_prefill_size_auto"]
+    params = point_params(cfg, plan)
+    assert plan.max_prefill_size == params["engine.max_prefill_size"] == 100
+    assert "engine.max_prefill_size" not in params["derived"].split() and "engine.max_pages" in params["derived"]
 
 
 @pytest.mark.parametrize("overrides,needle", [

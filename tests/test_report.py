@@ -70,7 +70,7 @@ def test_report_matches_the_store_and_draws_valid_plots(tmp_path):
     assert set(rows) == {c.data.tags["job_num"] for c in children}
     for run in children:
         row, tags, metrics = rows[run.data.tags["job_num"]], run.data.tags, run.data.metrics
-        assert row[2] == run.data.params["engine.max_seqs"] and row[4] == run.data.params["resolved.max_pages"]
+        assert row[2] == run.data.params["engine.max_seqs"] and row[4] == run.data.params["engine.max_pages"]
         assert row[3] == run.data.params["resolved.mesh"] == "1x1"
         assert row[6] == run.data.params["resolved.prompt_tokens"] == "16"
         expected = {"pass": "PASS", "rejected": "REJECTED"}.get(tags["status"], f"FAIL ({tags.get('failure_kind')})")

@@ -25,6 +25,8 @@ from m9.record.redact import redact
 from m9.run.files import PointDir, write_json
 
 SWEEP = "m9_sweep.json"
+DERIVED = "derived"
+"""The param naming the config keys left unset whose recorded value m9 derived (``engine.max_pages``, ...)."""
 
 
 def _text_params() -> frozenset[str]:
@@ -32,8 +34,8 @@ def _text_params() -> frozenset[str]:
     store that keeps every param as text gives the others back by parsing them."""
     keys = {f"{name}.{key}" for name, section in SECTIONS.items()
             for key, hint in typing.get_type_hints(section).items() if hint in (str, Optional[str])}
-    return frozenset(keys | {"resolved.prompt_source", "resolved.prompt_tokens", "resolved.weights", "resolved.mesh",
-                             "resolved.checkpoint_config_sha256", "resolved.tokenizer_sha256"})
+    return frozenset(keys | {DERIVED, "resolved.prompt_source", "resolved.prompt_tokens", "resolved.weights",
+                             "resolved.mesh", "resolved.checkpoint_config_sha256", "resolved.tokenizer_sha256"})
 
 
 TEXT_PARAMS = _text_params()
@@ -52,7 +54,8 @@ class PointRecord:
     """Hash of what was measured (see ``provenance.point_key``): equal keys are the same measurement."""
     outcome: Outcome
     params: Mapping[str, Any]
-    """The flattened config and what the plan resolved (``resolved.*``), as recorded in MLflow."""
+    """The flattened config (a key left unset holds the value used, named in ``derived``) and what the plan
+    resolved beyond it (``resolved.*``), as recorded in MLflow."""
     run_id: Optional[str] = None
     """The point's MLflow run (None: tracking off, or the store failed: see ``tracking_error``)."""
     tracking_error: Optional[str] = None
@@ -73,8 +76,8 @@ class PointRecord:
 
     @property
     def max_pages(self) -> Optional[int]:
-        """Pages the engine got (``resolved.max_pages``)."""
-        return self.params.get("resolved.max_pages")
+        """Pages the engine got (``engine.max_pages``, derived when it was left unset)."""
+        return self.params.get("engine.max_pages")
 
     @property
     def mesh(self) -> Optional[str]:
@@ -83,7 +86,7 @@ class PointRecord:
 
     @property
     def prompts(self) -> Optional[int]:
-        return self.params.get("resolved.num_prompts")
+        return self.params.get("workload.num_prompts")
 
     def replace(self, **changes: Any) -> "PointRecord":
         """A copy with some fields changed."""
@@ -108,17 +111,23 @@ def make_record(job: JobInfo, params: Mapping[str, Any], outcome: Outcome) -> Po
 
 
 def point_params(cfg: M9Config, plan: Plan) -> dict[str, Any]:
-    """A point's params as recorded: the flattened config, what the plan resolved for what was left unset
-    (``resolved.*``), and where its weights and tokenizer came from."""
+    """A point's params as recorded: the flattened config with the value used for each key left unset (named in
+    ``derived``), what the plan resolved beyond the config (``resolved.*``), and where its weights and tokenizer
+    came from."""
+    used = {
+        "engine.max_pages": plan.max_pages,
+        "engine.max_prefill_size": plan.max_prefill_size,
+        "engine.max_seqs_in_prefill": cfg.engine.imputed_max_seqs_in_prefill,
+        "scheduler.max_tokens_per_round": cfg.imputed_max_tokens_per_round,
+        "workload.num_prompts": cfg.imputed_num_prompts,
+        "model.head_dim": cfg.model.head_size,
+        "mesh.model": cfg.mesh_shape[1],
+    }
+    config = flatten(cfg)
+    derived = {k: v for k, v in used.items() if config[k] is None and v is not None}
     resolved = {
-        "resolved.num_prompts": cfg.imputed_num_prompts,
+        DERIVED: " ".join(sorted(derived)) or None,
         "resolved.num_seqs": cfg.num_seqs,
-        "resolved.max_pages": plan.max_pages,
-        "resolved.max_pages_auto": cfg.engine.max_pages is None,
-        "resolved.max_tokens_per_round": cfg.imputed_max_tokens_per_round,
-        "resolved.max_prefill_size": plan.max_prefill_size,
-        "resolved.max_prefill_size_auto": cfg.engine.max_prefill_size is None,
-        "resolved.max_seqs_in_prefill": cfg.engine.imputed_max_seqs_in_prefill,
         "resolved.prompt_source": cfg.workload.prompt_source,
         "resolved.prompt_tokens": describe(plan.prompt_lens),
         "resolved.prompt_tokens_total": sum(plan.prompt_lens),
@@ -127,8 +136,13 @@ def point_params(cfg: M9Config, plan: Plan) -> dict[str, Any]:
                                                               else ""),
         "resolved.chips": cfg.chips,
     }
-    params = {**flatten(cfg), **resolved, **checkpoint.provenance(cfg.model)}
+    params = {**config, **derived, **resolved, **checkpoint.provenance(cfg.model)}
     return {k: redact(v) if isinstance(v, str) else v for k, v in params.items()}
+
+
+def derived_keys(params: Mapping[str, Any]) -> frozenset[str]:
+    """The config keys of a point's params whose value m9 derived (they were left unset)."""
+    return frozenset((params.get(DERIVED) or "").split())
 
 
 def write_record(record: PointRecord) -> Path:

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from m9.outcome.boundary import Boundary
 from m9.outcome.status import Status
-from m9.record.journal import PointRecord
+from m9.record.journal import PointRecord, derived_keys
 
 # When several numeric knobs vary (scaled pages vary with max_seqs), the first of these that varies is "the" knob.
 KNOB_PRIORITY = (
@@ -31,13 +31,15 @@ def _numeric(value: Any) -> bool:
 
 
 def swept_knob(entries: list[PointRecord]) -> Optional[str]:
-    """The numeric config key the sweep varies: one typed on the command line if any, else by priority."""
-    keys = {k for e in entries for k in e.params if not k.startswith("resolved.")}
+    """The numeric config key the sweep varies: one typed on the command line if any, else by priority. A key
+    whose value m9 derived (pages sized to ``max_seqs``) follows the knob and is never it, unless typed."""
+    typed = {o.split("=", 1)[0].lstrip("+~") for e in entries for o in e.overrides}
+    derived = set().union(*(derived_keys(e.params) for e in entries)) - typed
+    keys = {k for e in entries for k in e.params if not k.startswith("resolved.")} - derived
     varying = sorted(
         k for k in keys
         if all(_numeric(e.params.get(k)) for e in entries) and len({e.params.get(k) for e in entries}) > 1
     )
-    typed = {o.split("=", 1)[0].lstrip("+~") for e in entries for o in e.overrides}
     ranked = [k for k in KNOB_PRIORITY if k in varying] + [k for k in varying if k not in KNOB_PRIORITY]
     for key in ranked:
         if key in typed:
