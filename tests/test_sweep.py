@@ -71,6 +71,7 @@ def _fill(disk) -> None:
 
 
 def test_a_full_disk_stops_the_sweep_in_one_line_and_the_same_command_runs_only_what_is_missing(tmp_path):
+    """The disk fills after point 0 of 3; then again, once the points are done, under the sweep's own report."""
     from mlflow.tracking import MlflowClient
 
     if os.geteuid() != 0:
@@ -104,11 +105,32 @@ def test_a_full_disk_stops_the_sweep_in_one_line_and_the_same_command_runs_only_
         assert [r.data.params["engine.max_seqs"] for r in points if "status" in r.data.tags] == ["2"]
         assert all(r.info.status != "RUNNING" for r in points)  # a point the full disk cut off is closed, KILLED
 
+        # space again, but the sweep's own report lands on a disk that is full: its points are all recorded
         (disk / "filler").unlink()
+        full = tmp_path / "full"
+        full.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], check=True)
+        _fill(full)
+        (disk / "s2").mkdir()
+        (disk / "s2" / "report.md").symlink_to(full / "report.md")
         again = subprocess.run([*args[:-1], f"hydra.sweep.dir={disk}/s2"], cwd=tmp_path, env=env,
                                capture_output=True, text=True, timeout=600)
-        assert again.returncode == 0, again.stderr[-3000:]
-        assert "3 points, 3 pass, 0 fail, 0 rejected (1 reused from earlier sweeps)" in again.stdout
+        assert again.returncode == 1 and "Traceback" not in again.stderr, again.stderr[-3000:]
         assert again.stdout.count(": running, log") == 2  # points 1 and 2 only
+        (line,) = [x for x in again.stderr.splitlines() if x.startswith("m9: error")]
+        assert line == (f"m9: error: no space left on device writing {disk}/s2/report.md: 3 of 3 points recorded in "
+                        f"{disk}/s2; free space and run the same command to resume"), line
+        (_, second) = client.search_runs([exp], "tags.kind = 'sweep'", order_by=["attributes.start_time ASC"])
+        assert second.info.status == "FAILED" and second.data.tags["ended_by"].startswith("no space left on device")
+        points = client.search_runs([exp], "tags.kind = 'point' and tags.sweep_id = 's2'")
+        assert sorted(r.data.tags["status"] for r in points) == ["pass", "pass"]  # point 0 is reused, not run
+        assert all(r.info.status == "FINISHED" for r in points)
+
+        last = subprocess.run([*args[:-1], f"hydra.sweep.dir={disk}/s3"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert last.returncode == 0, last.stderr[-3000:]
+        assert "3 points, 3 pass, 0 fail, 0 rejected (3 reused from earlier sweeps)" in last.stdout
+        assert ": running, log" not in last.stdout and (disk / "s3" / "report.md").exists()
     finally:
+        subprocess.run(["umount", "-l", str(tmp_path / "full")], check=False)
         subprocess.run(["umount", "-l", str(disk)], check=False)

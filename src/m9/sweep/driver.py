@@ -27,6 +27,7 @@ from m9.record.sweep import SweepRecord
 from m9.report import matrix
 from m9.report.optimize import candidates_table
 from m9.run import progress, warm
+from m9.run.files import write_failure
 from m9.sweep.answer import SearchAnswer
 from m9.sweep.jobs import LostJob
 from m9.sweep.optimum import OptimizeAnswer
@@ -155,8 +156,12 @@ class Driver:
                 sweep = report.Sweep(self.sweep_dir.name, entries, self.record.meta["command"],
                                      self.record.parent_run_id, self.sweep_dir, searched, optimum)
                 summary = {**report.summary(sweep), **summary}
-                files = report.write(sweep, self.sweep_dir)  # may fail (a full disk): the summary still lands
-        finally:
+                files = report.write(sweep, self.sweep_dir)
+        except Exception as exc:  # a full disk: the points are recorded, the sweep did not end as it should
+            failed = write_failure(exc, self.sweep_dir)
+            status, summary["ended_by"] = "FAILED", failed[0] if failed else compose.one_line(exc)
+            raise
+        finally:  # the summary lands whatever happened to the report
             self.record.close(status, summary, files, answer)
         if status == "FINISHED":
             self._print_end(entries, summary, answer)
