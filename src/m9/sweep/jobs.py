@@ -23,6 +23,10 @@ from m9.outcome.status import FailureKind
 _SACCT_SETTLE_S = 30.0  # a job whose result says it was stopped may still be COMPLETING in SLURM's view
 _PEERS_GRACE_S = 30.0  # how long a multi-task job's other tasks may take to exit after task 0's result
 _POLL_S = 1.0
+_SCHEDULER_POLL_S = 10.0
+"""How often SLURM is asked about a job that has not written its result. Alone, submitit asks at intervals of half
+the time since the sweep's last submission (up to 10 minutes): a job killed an hour into a sweep held it for up to
+half an hour before it was seen to be gone."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ def _collect(job: Any, overrides: list[str], working_dir: Path) -> JobReturn:
 
     if job.num_tasks > 1:
         _end_lingering_tasks(job)
+    _wait(job)
     try:
         ret = job.results()[0]  # a multi-task job: task 0's, which recorded the point
     except (UncompletedJobError, FailedJobError) as exc:
@@ -102,16 +107,25 @@ def _collect(job: Any, overrides: list[str], working_dir: Path) -> JobReturn:
     return ret
 
 
+def _wait(job: Any, deadline: float = float("inf")) -> None:
+    """Until ``job`` has ended (or ``deadline``): at once when it writes its result, within ``_SCHEDULER_POLL_S``
+    when it ends without one (killed, timed out, its node lost)."""
+    tasks = [job.task(k) for k in range(job.num_tasks)] if job.num_tasks > 1 else [job]
+    asked = time.monotonic()
+    while time.monotonic() < deadline:
+        ask = time.monotonic() - asked >= _SCHEDULER_POLL_S  # one sacct refreshes every job of the sweep
+        if all(t.done(force_check=ask) for t in tasks):
+            return
+        asked = time.monotonic() if ask else asked
+        time.sleep(_POLL_S)
+
+
 def _end_lingering_tasks(job: Any) -> None:
     """A point of several tasks: once task 0 has recorded it (its result is there), the others have left their
     outcomes or been given up on; one still running ``_PEERS_GRACE_S`` later is stopped, hung or stuck in shutdown,
     and the job is cancelled, so that a stopped peer cannot hold the sweep until the job's time limit."""
-    first = job.task(0)
-    while not first.done():
-        time.sleep(_POLL_S)
-    deadline = time.monotonic() + _PEERS_GRACE_S
-    while not job.done() and time.monotonic() < deadline:
-        time.sleep(_POLL_S)
+    _wait(job.task(0))
+    _wait(job, deadline=time.monotonic() + _PEERS_GRACE_S)
     if not job.done():
         print(f"[m9] job {job.job_id}: task 0 recorded its point; other tasks still running "
               f"{_PEERS_GRACE_S:g}s later: cancelling the job", flush=True)
