@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -51,11 +52,19 @@ def _rows(markdown: str) -> dict[str, list[str]]:
     return {r[0]: r for r in rows}
 
 
-def test_report_matches_the_store_and_draws_valid_plots(tmp_path):
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """sweep_a, recorded in ``mlflow.db`` beside it: a CPU with a bandwidth the user sets; two rounds, so the
+    roofline's decode time holds no compilation. The report test moves the folder away (the store stays)."""
+    where = tmp_path_factory.mktemp("report")
+    _sweep(where, "sweep_a", extra=("accelerator.bandwidth_gbps=20", "workload.n_rounds=2"))
+    return where
+
+
+def test_report_matches_the_store_and_draws_valid_plots(swept):
     from mlflow.tracking import MlflowClient
 
-    # a CPU with a bandwidth the user sets; two rounds, so the roofline's decode time holds no compilation
-    _sweep(tmp_path, "sweep_a", extra=("accelerator.bandwidth_gbps=20", "workload.n_rounds=2"))
+    tmp_path = swept
     proc = _report(tmp_path)  # no argument: the latest sweep in the store
     assert proc.returncode == 0, proc.stderr[-3000:]
     md = (tmp_path / "sweep_a" / "report.md").read_text()
@@ -111,8 +120,8 @@ def test_report_matches_the_store_and_draws_valid_plots(tmp_path):
     assert from_store.split("## Boundary")[1] == md.split("## Boundary")[1]
 
 
-def test_compare_two_sweeps_side_by_side(tmp_path):
-    _sweep(tmp_path, "sweep_a")
+def test_compare_two_sweeps_side_by_side(tmp_path, swept):
+    shutil.copy(swept / "mlflow.db", tmp_path / "mlflow.db")  # sweep_a's store, and a second sweep beside it
     _sweep(tmp_path, "sweep_b", extra=("workload.max_new_tokens=48",))
     proc = _report(tmp_path, "--compare", "sweep_a", "sweep_b", "--out", str(tmp_path / "cmp"))
     assert proc.returncode == 0, proc.stderr[-3000:]
