@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,15 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 
 register_schema()
+
+# One XLA compilation cache for the run, inherited by every engine child (JAX reads it from the environment): the
+# suite's fresh children compile the same tiny shapes again and again. A hit still counts as a compilation in m9's
+# metrics (JAX emits its compile event either way), and the executables are the ones XLA built.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _xla_cache = tempfile.mkdtemp(prefix="m9-tests-xla-cache-")
+    atexit.register(shutil.rmtree, _xla_cache, ignore_errors=True)
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=_xla_cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
 
 def compose_m9(overrides: list[str] | None = None) -> M9Config:
