@@ -28,11 +28,7 @@ class SweepRecord:
         self.track = track and cfg.backend != "none"
         parent = None
         if self.track:
-            for tags in tracking.reap_stale_sweeps(cfg):
-                _mark_killed(Path(tags.get("output_dir", "")))
-                _catch_up(cfg, tags["run_id"], Path(tags.get("output_dir", "")), reaped=True)
-            for run_id, folder in tracking.incomplete_sweeps(cfg):
-                _catch_up(cfg, run_id, folder)
+            catch_up(cfg)
             parent = tracking.start_sweep_run(cfg, sweep_dir.name, command, grid, sweep_dir, n_points, mode)
         self.meta: dict[str, Any] = {
             "sweep_id": sweep_dir.name, "command": command, "mode": mode, "grid": grid, "n_points": n_points,
@@ -65,6 +61,17 @@ class SweepRecord:
                     print(f"[m9] warning: the sweep's run could not be closed in the tracking store "
                           f"({type(exc).__name__}); the next m9 command on it closes it and writes what is missing",
                           file=sys.stderr, flush=True)
+
+
+def catch_up(cfg: TrackingConfig) -> None:
+    """What earlier sweeps left undone in the store, done by the next m9 command on it: a sweep whose launching
+    process died is closed (KILLED, or the status it ended with), and the points a store that was down did not take
+    are written from their journals."""
+    for tags in tracking.reap_stale_sweeps(cfg):
+        _mark_killed(Path(tags.get("output_dir", "")))
+        _catch_up(cfg, tags["run_id"], Path(tags.get("output_dir", "")), reaped=True)
+    for run_id, folder in tracking.incomplete_sweeps(cfg):
+        _catch_up(cfg, run_id, folder)
 
 
 def _catch_up(cfg: TrackingConfig, run_id: str, sweep_dir: Path, reaped: bool = False) -> None:

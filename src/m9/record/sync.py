@@ -4,8 +4,8 @@ A point's journal (``outcome.json``) is written before the store is; when the st
 says so (``tracking_error``). Then the store catches up:
 
 - at the end of the sweep, for its own points (a store that was down mid-sweep and is back);
-- on the next sweep on the same store, for a sweep that ended with points still missing (its parent run says how
-  many, ``store_pending``) or whose launching process was killed;
+- on the next sweep or ``m9 report`` on the same store, for a sweep that ended with points still missing (its
+  parent run says how many, ``store_pending``) or whose launching process was killed;
 - with ``m9 sync [SWEEP_DIR ...] [--tracking-uri URI]``: after an outage, to copy a sweep run on a laptop into the
   team's server, or to rebuild a store from sweep folders.
 

@@ -19,6 +19,7 @@ from typing import Any, Optional
 from m9.config import TrackingConfig
 from m9.outcome.sla import parse_sla
 from m9.outcome.status import Status
+from m9.record import sweep as sweep_record
 from m9.record import tracking
 from m9.record.journal import PointRecord, read_sweep, read_sweep_meta
 from m9.report import analysis, matrix, plots
@@ -244,6 +245,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--out", type=Path, help="output directory (default: the sweep's directory)")
     args = p.parse_args(argv)
     cfg = TrackingConfig(uri=args.uri, experiment=args.experiment)
+    if _store_exists(cfg):
+        try:  # a store that was down when a sweep ended gets its points before they are read
+            sweep_record.catch_up(cfg)
+        except Exception as exc:  # noqa: BLE001 - the store does not answer: the report reads the sweep folders
+            print(f"[m9] warning: the tracking store does not answer ({type(exc).__name__}); reading what is there",
+                  file=sys.stderr)
     try:
         if args.compare:
             a, b = (load(ref, cfg, args.sweeps_dir) for ref in args.compare)
