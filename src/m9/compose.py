@@ -291,21 +291,12 @@ def check_sweeper_settings(argv: list[str], conf_dir: Path, config_name: str = "
 
 
 def _sweeper_hint(line: str, overrides: list[str]) -> str:
-    """A ``hydra.sweeper`` key another of m9's sweepers has: which one, and how to choose it."""
-    from hydra_plugins.m9_sweepers import config as sweepers
+    """A ``hydra.sweeper`` key another of m9's sweepers has: which one, and how to choose it; else Hydra's words."""
+    from hydra_plugins.m9_sweepers.config import owner_hint
 
     m = re.match(r"hydra\.sweeper\.(\w+): ", line)
-    options = {name: {f.name for f in dataclasses.fields(conf)} for name, conf in (
-        ("m9", sweepers.GridSweeperConf), ("boundary", sweepers.BoundarySweeperConf),
-        ("optimize", sweepers.OptimizeSweeperConf))}
     current = next((o.split("=", 1)[1] for o in reversed(overrides) if _key_of(o) == "hydra/sweeper"), "m9")
-    if not m or current not in options or m.group(1) in options[current]:
-        return line  # not a key this sweeper lacks: Hydra's own words
-    owners = [name for name, keys in options.items() if m.group(1) in keys]
-    if not owners:
-        return line
-    return (f"hydra.sweeper.{m.group(1)}: a setting of hydra/sweeper={owners[0]}, not of hydra/sweeper={current} "
-            f"(this command's sweeper); add hydra/sweeper={owners[0]} to the command line")
+    return (owner_hint(m.group(1), current) if m else None) or line
 
 
 def is_multirun(argv: list[str]) -> bool:

@@ -3,7 +3,7 @@
 
 # No ``from __future__ import annotations``: Hydra executes plugin modules outside sys.modules, where dataclasses
 # cannot resolve string annotations.
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -79,6 +79,19 @@ class OptimizeSweeperConf:
     """A preset's space and fixed keys (``key: choice(...)``); the command line wins over it."""
 
 
-ConfigStore.instance().store(group="hydra/sweeper", name="m9", node=GridSweeperConf, provider="m9")
-ConfigStore.instance().store(group="hydra/sweeper", name="boundary", node=BoundarySweeperConf, provider="m9")
-ConfigStore.instance().store(group="hydra/sweeper", name="optimize", node=OptimizeSweeperConf, provider="m9")
+SWEEPERS = {"m9": GridSweeperConf, "boundary": BoundarySweeperConf, "optimize": OptimizeSweeperConf}
+"""m9's sweepers by their ``hydra/sweeper`` option."""
+
+for _name, _node in SWEEPERS.items():
+    ConfigStore.instance().store(group="hydra/sweeper", name=_name, node=_node, provider="m9")
+
+
+def owner_hint(key: str, current: str) -> Optional[str]:
+    """For a setting ``hydra.sweeper.KEY`` that ``hydra/sweeper=CURRENT`` lacks and another of m9's sweepers has:
+    the line naming that sweeper and how to choose it; None otherwise."""
+    settings = {name: {f.name for f in fields(conf)} for name, conf in SWEEPERS.items()}
+    owners = [name for name, keys in settings.items() if key in keys]
+    if current not in settings or key in settings[current] or not owners:
+        return None
+    return (f"hydra.sweeper.{key}: a setting of hydra/sweeper={owners[0]}, not of hydra/sweeper={current} "
+            f"(this command's sweeper); add hydra/sweeper={owners[0]} to the command line")

@@ -25,8 +25,8 @@ _PEERS_GRACE_S = 30.0  # how long a multi-task job's other tasks may take to exi
 _POLL_S = 1.0
 _SCHEDULER_POLL_S = 10.0
 """How often SLURM is asked about a job that has not written its result. Alone, submitit asks at intervals of half
-the time since the sweep's last submission (up to 10 minutes): a job killed an hour into a sweep held it for up to
-half an hour before it was seen to be gone."""
+the time since the sweep's last submission, capped at 10 minutes: a job killed 20 minutes or more into a sweep
+held it for up to 10 minutes before it was seen to be gone."""
 
 
 @dataclass(frozen=True)
@@ -114,9 +114,10 @@ def _wait(job: Any, deadline: float = float("inf")) -> None:
     asked = time.monotonic()
     while time.monotonic() < deadline:
         ask = time.monotonic() - asked >= _SCHEDULER_POLL_S  # one sacct refreshes every job of the sweep
+        if ask:
+            asked = time.monotonic()
         if all(t.done(force_check=ask) for t in tasks):
             return
-        asked = time.monotonic() if ask else asked
         time.sleep(_POLL_S)
 
 
