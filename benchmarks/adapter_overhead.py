@@ -27,10 +27,12 @@ from hydra import compose, initialize_config_dir
 
 from m9.compose import from_hydra, register_schema
 from m9.inputs import checkpoint
-from m9.point import plan_point
+from m9.plan.edge import plan_point
 from m9.run.files import TrialDir
 from m9.run.trial import run_trial
-from m9.run.warm import discard
+from m9.run.workers import Workers
+
+WORKERS = Workers()
 
 HERE = Path(__file__).resolve().parent
 
@@ -40,7 +42,7 @@ def m9_rounds(cfg) -> tuple[list[float], dict]:
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         trial = TrialDir(Path(tmp))
-        outcome = run_trial(cfg, plan_point(cfg), trial)
+        outcome = run_trial(cfg, plan_point(cfg), trial, WORKERS)
         wall = time.perf_counter() - t
         assert outcome.status == "pass", outcome.signature
         rounds = trial.read_result().rounds
@@ -109,7 +111,7 @@ def main() -> None:
             ratios.append(medians[f"m9 {worker}"] / medians["bare"])
     finally:
         bare.close()
-        discard()
+        WORKERS.close()
     print(f"config: max_seqs={a.max_seqs} prompt_len={a.prompt_len} new={a.new}; {a.pairs} pairs of {a.rounds} "
           f"rounds a side, alternated")
     for name, values in tok_s.items():

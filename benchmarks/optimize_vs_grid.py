@@ -5,8 +5,8 @@ itself and against random search? Several seeds, one run.
    shape of space: ``max_tokens_per_round x max_rounds x max_queued_tokens``, 128 ... here 8 sequences x 256 tokens,
    ``workload.length_fixed=true``. The planner refuses the configurations whose decode budget would truncate
    (free: nothing launches); every other one is measured once. A point's wall time is its directory's
-   ``request.json`` to ``outcome.json``.
-2. The optimiser's loop (``m9.sweep.study.Loop``, what ``hydra/sweeper=optimize`` runs) replayed over those
+   ``request.json`` to ``record.json``.
+2. The optimiser's loop (``m9.sweep.optimize.study.Loop``, what ``hydra/sweeper=optimize`` runs) replayed over those
    measurements, seed by seed, with TPE and with random search: each proposal the planner refuses is told for free,
    each other is answered with the grid's own measurement and costs that point's wall time. So both searches and the
    grid see the very same numbers, and "the grid's best" is exact, not a noisy re-measurement.
@@ -29,10 +29,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from m9.outcome.status import Status
-from m9.sweep.optimum import Verdict
-from m9.sweep.space import Knob, Space
-from m9.sweep.study import Loop, Settings
+from m9.outcome.status import FailureKind, Status
+from m9.outcome.verdict import Verdict
+from m9.sweep.optimize.space import Knob, Space
+from m9.sweep.optimize.study import Loop, Settings
 
 TPR, ROUNDS, QUEUE = (1, 2, 4, 8, 16, 32), (1, 4, 16, 48), (32, 64, 128)
 KEYS = ("scheduler.max_tokens_per_round", "scheduler.max_rounds", "scheduler.max_queued_tokens")
@@ -50,7 +50,7 @@ def measure_grid(out: Path) -> dict[tuple, tuple[Verdict, float]]:
         if proc.returncode != 0:
             raise SystemExit(proc.stdout[-3000:] + proc.stderr[-3000:])
     table = {}
-    for path in (out / "sweep").glob("*/outcome.json"):
+    for path in (out / "sweep").glob("*/record.json"):
         record = json.loads(path.read_text())
         values = dict(o.split("=", 1) for o in record["overrides"])
         config = tuple(int(values[k]) for k in KEYS)
@@ -58,11 +58,11 @@ def measure_grid(out: Path) -> dict[tuple, tuple[Verdict, float]]:
         request = path.parent / "request.json"
         wall = path.stat().st_mtime - request.stat().st_mtime if request.exists() else 0.0
         if outcome["status"] == "pass":
-            verdict = Verdict(Status.PASS, outcome["metrics"]["round_avg_tok_s"])
+            verdict = Verdict(Status.PASS, value=outcome["metrics"]["round_avg_tok_s"])
         elif outcome["status"] == "rejected":
-            verdict = Verdict(Status.REJECTED, kind="rejected", signature=outcome["signature"])
+            verdict = Verdict.refused(outcome["signature"])
         else:
-            verdict = Verdict(Status.FAIL, kind=str(outcome["failure_kind"]), signature=outcome["signature"])
+            verdict = Verdict(Status.FAIL, FailureKind(outcome["failure_kind"]), signature=outcome["signature"])
         table[config] = (verdict, wall)
     return table
 

@@ -32,7 +32,7 @@ from hydra import compose, initialize_config_dir
 
 from m9.compose import from_hydra, register_schema
 from m9.inputs import checkpoint
-from m9.point import plan_point
+from m9.plan.edge import plan_point
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -54,13 +54,13 @@ def main() -> None:
         cfg = checkpoint.resolve(from_hydra(compose("config", overrides=[f"engine.max_seqs={a.max_seqs}",
                                                       f"workload.max_new_tokens={a.new}", "tracking=none"])))
     from m9.engine.model import TokenIdsTokenizer, build_model
-    from m9.engine.session import build_engine, make_requests, run_round
+    from m9.engine.rounds import build_engine, make_requests, run_round
     from m9.inputs import prompts
 
     plan = plan_point(cfg)
     model = build_model(cfg.model, cfg.engine.max_seq_len, cfg.engine.compute_dtype)
     engine = build_engine(model, cfg, plan.max_pages, plan.max_prefill_size)
-    requests = make_requests(cfg, [list(p) for p in prompts.build(cfg).token_ids], 0)
+    requests = make_requests(cfg, [list(p) for p in prompts.Prompts().build(cfg).token_ids], 0)
     log_file = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
     handler = logging.StreamHandler(log_file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))

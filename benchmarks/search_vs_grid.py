@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from m9.outcome.sla import misses, parse_sla
-from m9.sweep.answer import SearchAnswer
+from m9.record.answer import load
 
 
 def _m9(args: list[str], cwd: Path) -> tuple[float, str]:
@@ -39,14 +39,14 @@ def search(a, shape: list[str], sla: str) -> tuple[float, int, int]:
     with tempfile.TemporaryDirectory() as tmp:
         wall, _ = _m9(["hydra/sweeper=boundary", "hydra.sweeper.low=1", f"hydra.sweeper.high={a.high}",
                        f"hydra.sweeper.sla=[{sla}]", *shape], Path(tmp))
-        (row,) = SearchAnswer.from_json(json.loads((Path(tmp) / "sweep" / "m9_sweep.json").read_text())["search"]).rows
+        (row,) = load(json.loads((Path(tmp) / "sweep" / "m9_sweep.json").read_text())["answer"]).rows
     return wall, row.trials, row.boundary.ceiling
 
 
 def grid(a, shape: list[str], sla: str) -> tuple[float, int, int]:
     with tempfile.TemporaryDirectory() as tmp:
         wall, _ = _m9([f"engine.max_seqs={','.join(map(str, range(1, a.high + 1)))}", *shape], Path(tmp))
-        entries = [json.loads(p.read_text()) for p in (Path(tmp) / "sweep").glob("*/outcome.json")]
+        entries = [json.loads(p.read_text()) for p in (Path(tmp) / "sweep").glob("*/record.json")]
     trials = sum(1 for e in entries if e["outcome"]["status"] != "rejected")  # the planner's rejections cost nothing
     conditions = parse_sla([sla.replace(":le:", "<=")])
     ok = {e["params"]["engine.max_seqs"] for e in entries

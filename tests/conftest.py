@@ -48,10 +48,16 @@ def tiny_model():
     return build_model(compose_m9().model, TINY_MAX_SEQ_LEN, "float32")
 
 
-@pytest.fixture
-def compose_config():
-    """The compose helper as a fixture."""
-    return compose_m9
+def no_engine(monkeypatch) -> None:
+    """Fail the test if an engine worker is started: ``spawn`` patched where it is called (``m9.run.trial`` and
+    ``m9.run.workers`` call it as ``child.spawn``); ``test_trial`` shows the guard fires."""
+    monkeypatch.setattr("m9.run.child.spawn", lambda *a, **k: pytest.fail("an engine child was started"))
+
+
+def no_prompts(monkeypatch) -> None:
+    """Fail the test if a point's prompts are built (``Prompts.build``, patched where it is called: on the class
+    every caller's instance reads it from); ``test_plan`` shows the guard fires."""
+    monkeypatch.setattr("m9.inputs.prompts.Prompts.build", lambda self, cfg: pytest.fail("the prompts were built"))
 
 
 def _slurm_up() -> bool:
@@ -96,3 +102,4 @@ def recorded_sweep(tmp_path_factory):
                          timeout=600)
     assert ran.returncode == 0 and "3 points, 2 pass, 0 fail, 1 rejected" in ran.stdout, ran.stderr[-3000:]
     return where / "sweep", where / "mlflow.db", ran.stdout
+

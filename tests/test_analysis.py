@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from m9.outcome.boundary import Boundary
+from m9.outcome.ceiling import Boundary
 from m9.outcome.outcome import Outcome
 from m9.outcome.status import FailureKind, Status
 from m9.record.journal import PointRecord

@@ -12,8 +12,9 @@ import pytest
 
 from m9.compose import BadInput
 from m9.outcome.sla import misses, parse_sla
-from m9.sweep.answer import SearchAnswer
-from m9.sweep.boundary import check_spec
+from m9.record.answer import load
+from m9.sweep.boundary.answer import SearchAnswer
+from m9.sweep.boundary.mode import check_spec
 
 SPEC = dict(knob="engine.max_seqs", low=1, high=256, confirm=2, sla=[], max_trials=None, batch=1)
 
@@ -25,8 +26,9 @@ def _m9(args: list[str], cwd, timeout: int = 900) -> subprocess.CompletedProcess
 
 
 def _search(sweep_dir) -> SearchAnswer:
-    answer = SearchAnswer.from_json(json.loads((sweep_dir / "m9_sweep.json").read_text())["search"])
-    assert SearchAnswer.from_json(json.loads((sweep_dir / "search.json").read_text())) == answer
+    answer = load(json.loads((sweep_dir / "m9_sweep.json").read_text())["answer"])
+    assert isinstance(answer, SearchAnswer)
+    assert load(json.loads((sweep_dir / "search.json").read_text())) == answer
     return answer
 
 
@@ -72,7 +74,7 @@ def test_planner_first_search_over_the_logs_phase_e2_finds_124_without_a_trial(t
     assert row.trials == 0 and row.planner_probes <= 2 + 8  # bisection on the plan alone
     assert not list(sweep.glob("*/trial.log")) and not list(sweep.glob("*/request.json"))  # nothing launched
     entries = {json.loads(p.read_text())["params"]["engine.max_seqs"]: json.loads(p.read_text())["outcome"]["status"]
-               for p in sweep.glob("*/outcome.json")}
+               for p in sweep.glob("*/record.json")}
     assert entries == {125: "rejected", 124: "planned"}  # the first rejection is recorded as a point, for free
     assert "[m9] boundary: the planner accepts through engine.max_seqs=124" in proc.stdout
     report = (sweep / "report.md").read_text()
@@ -90,7 +92,7 @@ def test_a_probe_value_the_schema_refuses_is_a_rejected_point_not_an_error(tmp_p
     assert (row.boundary.ceiling, row.boundary.first_rejection) == (16, 17)
     assert row.boundary.rejection_reason.startswith("scheduler.max_queued_tokens=16 must be >= max(engine.max_seqs=17")
     entries = {json.loads(p.read_text())["params"]["engine.max_seqs"]: json.loads(p.read_text())["outcome"]
-               for p in (tmp_path / "sweep").glob("*/outcome.json")}
+               for p in (tmp_path / "sweep").glob("*/record.json")}
     assert entries[17]["status"] == "rejected" and entries[17]["signature"] == row.boundary.rejection_reason
     assert entries[16]["status"] == "planned"
 
@@ -131,7 +133,7 @@ def test_a_real_search_finds_what_a_full_grid_finds(tmp_path):
     grid = _m9(["-m", "engine.max_seqs=1,2,3,4,5", *shape, f"hydra.sweep.dir={tmp_path}/grid"], cwd=tmp_path)
     assert grid.returncode == 0, grid.stderr[-3000:]
     assert "5 points, 5 pass, 0 fail, 0 rejected (4 reused from earlier sweeps)" in grid.stdout
-    entries = [json.loads(p.read_text()) for p in (tmp_path / "grid").glob("*/outcome.json")]
+    entries = [json.loads(p.read_text()) for p in (tmp_path / "grid").glob("*/record.json")]
     sla = parse_sla(["round_total_generated<=24"])
     ok = sorted(e["params"]["engine.max_seqs"] for e in entries
                 if e["outcome"]["status"] == "pass" and not misses(sla, e["outcome"]["metrics"]))

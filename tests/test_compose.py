@@ -31,6 +31,11 @@ BATTERY = [
     (["engine.max_seqs=2,4"], "engine.max_seqs: 2,4 is a sweep; add -m"),
     (["-m", "+experiment=log_phase_a", "model.num_heads=5"], "model.num_heads=5 must be a multiple of"),
     (["+experiment=log_phase_a"], "engine.max_seqs: the experiment sweeps it (12,14,16); add -m"),
+    (["workload.prompt_template={j}"], "workload.prompt_template: Hydra cannot read the value '{j}' (no viable "
+     "alternative at input '{j}'); quote it for Hydra, and the whole override for the shell: "
+     "'workload.prompt_template=\"{j}\"'"),
+    (["tracking.uri=ftp://127.0.0.1/x"], "tracking.uri: ftp:// is not a store MLflow keeps runs in; a tracking URI is "
+     "sqlite:///PATH, http(s)://HOST:PORT, postgresql://, mysql://, mssql://, file:PATH or databricks"),
 ]
 
 
@@ -74,7 +79,11 @@ def test_a_setting_of_another_sweeper_names_the_sweeper_to_choose(argv, message)
 
 
 def test_a_preset_composes_with_the_sweeper_it_is_written_for():
-    compose.check_sweeper_settings(["-m", "hydra/sweeper=optimize", "+experiment=log_phase_f_optimize"], CONF_DIR)
+    settings = compose.check_sweeper_settings(["-m", "hydra/sweeper=optimize", "+experiment=log_phase_f_optimize"],
+                                              CONF_DIR)
+    assert settings._target_.endswith(".OptimizeSweeper")
+    assert (settings.trials, settings.confirm, settings.repeats) == (24, 3, 3)  # the preset's, over the defaults
+    assert settings.params["scheduler.max_rounds"] == "choice(16,32,64,80)"
 
 
 def test_inspection_commands_are_left_to_hydra():
@@ -148,3 +157,10 @@ def test_what_a_grid_cannot_run_is_one_line(line, message):
     with pytest.raises(compose.BadInput) as err:
         compose.check(line, CONF_DIR)
     assert "\n" not in str(err.value) and message in str(err.value), str(err.value)
+
+
+def test_the_quoting_a_grammar_error_suggests_is_read_by_hydra():
+    with pytest.raises(compose.BadInput) as err:
+        compose.check(["workload.prompt_template={j}"], CONF_DIR)
+    suggested = str(err.value).rsplit("for the shell: ", 1)[1].strip("'")
+    assert compose.expand([suggested], CONF_DIR) == [[suggested]]  # the value Hydra could not read, read

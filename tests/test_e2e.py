@@ -115,7 +115,7 @@ def test_an_unreachable_store_is_refused_in_seconds_before_any_point(tmp_path, m
     assert proc.stderr.startswith("[m9] error: tracking store http://127.0.0.1:9: StoreUnreachable: no answer "
                                   f"within {PROBE_TIMEOUT_S:g}s")
     assert proc.stderr.strip().count("\n") == 0, proc.stderr  # one line
-    assert not list(tmp_path.rglob("outcome.json")) and not list(tmp_path.rglob("trial.log"))  # no point started
+    assert not list(tmp_path.rglob("record.json")) and not list(tmp_path.rglob("trial.log"))  # no point started
 
 
 @pytest.mark.slow
@@ -127,7 +127,7 @@ def test_repeats_are_fresh_trials_grouped_under_one_point(tmp_path):
                 "workload.max_new_tokens=8", "workload.n_rounds=1", f"tracking.uri={uri}",
                 f"hydra.sweep.dir={tmp_path}/sweep"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    entry = json.loads((tmp_path / "sweep" / "0" / "outcome.json").read_text())
+    entry = json.loads((tmp_path / "sweep" / "0" / "record.json").read_text())
     m = entry["outcome"]["metrics"]
     assert len(entry["outcome"]["repeats"]) == 3 and m["repeats_passed"] == 3
     assert m["round_avg_tok_s_min"] <= m["round_avg_tok_s"] <= m["round_avg_tok_s_max"]
@@ -150,7 +150,7 @@ def test_the_headline_command_passes_on_the_default_config(tmp_path):
                cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "3 points, 3 pass, 0 fail, 0 rejected" in proc.stdout
-    entry = json.loads((tmp_path / "sweep" / "2" / "outcome.json").read_text())
+    entry = json.loads((tmp_path / "sweep" / "2" / "record.json").read_text())
     assert entry["params"]["engine.max_prefill_size"] == 60 * 16  # sized to the prompts, recorded
     assert entry["outcome"]["metrics"]["worker_trial"] == 3  # one warm engine child ran all three
 

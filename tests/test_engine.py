@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from m9.inputs import prompts
-from m9.point import plan_point
+from m9.plan.edge import plan_point
 
 pytest.importorskip("levanter")
 
-from m9.engine.session import build_engine, make_requests, run_round  # noqa: E402
+from m9.engine.rounds import build_engine, make_requests, run_round  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def _run(model, cfg):
     plan = plan_point(cfg)
     assert plan.accepted, plan.rejections
     engine = build_engine(model, cfg, plan.max_pages, plan.max_prefill_size)
-    prompt_set = prompts.build(cfg)
+    prompt_set = prompts.Prompts().build(cfg)
     return plan, run_round(engine, make_requests(cfg, [list(p) for p in prompt_set.token_ids], 0,
                                                  [list(s) for s in prompt_set.stop_ids]))
 

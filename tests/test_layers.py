@@ -60,6 +60,90 @@ def _top(names: set[str]) -> set[str]:
     return {n.split(".")[0] for n in names}
 
 
+STAGES = ("config", "protocol", "inputs", "plan", "outcome", "run", "engine", "record", "report", "session", "point",
+          "compose", "sweep", "__main__")
+"""m9's stages, lowest first: one point's straight line (compose -> config -> plan -> run -> outcome -> record ->
+report) with what it stands on (the protocol between processes, a point's inputs, the session a process keeps) and
+what stands on it (the sweeps and the entry point). A module imports only from its own stage or one below it."""
+
+
+def _stage(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else "m9"
+
+
+def _own(module: str) -> set[str]:
+    """The m9 modules ``module`` imports, each as the deepest module it names (its packages' ``__init__`` aside)."""
+    named = {m for m in _imports(module) if m in MODULES and m != module}
+    return {m for m in named if not any(other.startswith(m + ".") for other in named)}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """A cycle of ``graph`` (its nodes in order), or [] when it has none."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        state[node] = 2
+        path.pop()
+        return []
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return []
+
+
+def test_every_module_belongs_to_a_stage():
+    assert {_stage(m) for m in MODULES} <= {*STAGES, "m9"}, sorted({_stage(m) for m in MODULES} - {*STAGES, "m9"})
+
+
+def test_stages_import_downward_only():
+    upward = sorted((m, o) for m in MODULES for o in _own(m) if _stage(o) != "m9" and _stage(m) != "m9"
+                    and STAGES.index(_stage(o)) > STAGES.index(_stage(m)))
+    assert not upward, upward
+
+
+def test_the_stage_graph_is_acyclic():
+    graph: dict[str, set[str]] = {}
+    for m in MODULES:
+        graph.setdefault(_stage(m), set()).update(_stage(o) for o in _own(m) if _stage(o) != _stage(m))
+    assert not _cycle(graph), _cycle(graph)
+
+
+def test_no_modules_import_each_other():
+    graph = {m: _own(m) for m in MODULES}
+    assert not _cycle(graph), _cycle(graph)
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+
+
+def test_no_module_keeps_process_state_or_sets_the_environment_when_imported():
+    """Process-wide state lives in the session the entry point makes (``m9.session``): no function rebinds a
+    module's global, and no module changes ``os.environ`` as it is imported."""
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        rebinding = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Global)]
+        assert not rebinding, (module, rebinding)
+        top_level = [n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        environ = [n.lineno for s in top_level for n in ast.walk(s) if isinstance(n, ast.Attribute)
+                   and n.attr == "environ"]
+        assert not environ, (module, environ)
+
+
 def test_only_the_tracking_package_imports_mlflow():
     importers = {m for m in MODULES if "mlflow" in _top(_imports(m))}
     assert importers and all(m.startswith("m9.record.tracking") for m in importers), sorted(importers)
@@ -67,19 +151,21 @@ def test_only_the_tracking_package_imports_mlflow():
 
 def test_only_the_engine_adapter_imports_jax_and_levanter():
     importers = {m for m in MODULES if _top(_imports(m)) & ENGINE_LIBS}
-    assert importers == {"m9.engine.mesh", "m9.engine.model", "m9.engine.session", "m9.engine.worker"}, sorted(importers)
+    assert importers == {"m9.engine.mesh", "m9.engine.model", "m9.engine.process", "m9.engine.rounds"}, \
+        sorted(importers)
 
 
 def test_nothing_below_the_entry_point_sees_hydra():
     importers = {m for m in MODULES if _top(_imports(m)) & HYDRA_LIBS}
     # the command line's side: composing points, reading Hydra's sweep syntax (an optimisation's space), launching
-    assert importers == {"m9.__main__", "m9.compose", "m9.sweep.driver", "m9.sweep.jobs", "m9.sweep.space"}, \
-        sorted(importers)
+    assert {_stage(m) for m in importers} <= {"__main__", "compose", "sweep"}, sorted(importers)
+    assert importers >= {"m9.__main__", "m9.compose.command", "m9.compose.composer", "m9.compose.schema"}
 
 
 def test_the_planner_imports_no_engine_tracking_or_jax():
-    reach = _closure("m9.plan")
-    assert {m for m in reach if m.startswith("m9.")} <= {"m9.plan", "m9.chips", "m9.sizes"} | {
+    reach = set().union(*(_closure(m) for m in ("m9.plan", "m9.plan.capacity", "m9.plan.chips", "m9.plan.sizes")))
+    assert {m for m in reach if m.startswith("m9.")} <= {"m9.plan", "m9.plan.capacity", "m9.plan.chips",
+                                                         "m9.plan.sizes"} | {
         m for m in MODULES if m.startswith("m9.config")}, sorted(reach)
     assert not _top(reach) & (ENGINE_LIBS | HYDRA_LIBS | {"mlflow", "numpy"}), sorted(_top(reach))
 
@@ -88,15 +174,15 @@ def test_the_engine_imports_no_mlflow_or_hydra():
     reach = set().union(*(_closure(m) for m in MODULES if m.startswith("m9.engine")))
     assert not _top(reach) & (HYDRA_LIBS | {"mlflow"}), sorted(_top(reach))
     ours = {m for m in reach if m.startswith("m9.") and not m.startswith(("m9.engine", "m9.config"))}
-    assert ours <= {"m9.run", "m9.run.protocol", "m9.run.files"}, sorted(ours)
+    assert ours <= {"m9.run", "m9.protocol", "m9.run.files"}, sorted(ours)
 
 
-@pytest.mark.parametrize("module", ["m9.config", "m9.run.protocol", "m9.run.files"])
+@pytest.mark.parametrize("module", ["m9.config", "m9.protocol", "m9.run.files"])
 def test_the_schema_and_the_protocol_are_standard_library_only(module):
     outside = {n for n in _top(_closure(module)) if n not in sys.stdlib_module_names and n != "m9"}
     assert not outside, sorted(outside)
     ours = {m for m in _closure(module) if m.startswith("m9.") and not m.startswith("m9.config")}
-    assert ours <= {"m9.run", "m9.run.protocol", "m9.run.files"}, sorted(ours)
+    assert ours <= {"m9.run", "m9.protocol", "m9.run.files"}, sorted(ours)
 
 
 def _modules_loaded_by(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[set[str], str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from m9.outcome.outcome import Outcome
 from m9.outcome.status import FailureKind, Status
 from m9.record.journal import PointRecord
-from m9.report import command as report
 from m9.report import matrix
+from m9.report.document import Report, write
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -32,8 +32,21 @@ def test_a_point_refused_before_it_was_sized_shows_a_dash_and_the_report_still_d
     rows = {r[0]: r for r in (matrix.row(e, common=("tracking=none",)) for e in RECORDS)}
     assert rows["2"][2:6] == ("1000000000", "1x1", "-", "1000000000") and rows["2"][7] == "REJECTED"
     assert rows["1"][7] == "FAIL (out_of_pages)" and rows["0"][1] == "`engine.max_seqs=2`"
-    files = report.write(report.Sweep("s", RECORDS), tmp_path)
+    files = write(Report("s", RECORDS), tmp_path)
     text = (tmp_path / "report.md").read_text()
     assert "stable through engine.max_seqs=2; engine.max_seqs=4+ fails at runtime (1 out_of_pages" in text
     assert "engine.max_seqs=1000000000 is rejected by the planner" in text
     assert all(f.read_bytes().startswith(PNG_MAGIC) for f in files if f.suffix == ".png")
+
+
+def test_a_note_every_point_has_is_said_once_above_the_table():
+    shared = "workload.n_rounds=1: the only round includes compilation"
+    planned = [PointRecord("s", i, (f"engine.max_seqs={n}",), f"s/{i}", f"k{i}",
+                           Outcome(Status.PLANNED, metrics={"predicted_pages_in_use": n,
+                                                            "predicted_round_total_generated": n},
+                                   notes=(shared, *(("its own",) if i else ()))),
+                           {"engine.max_seqs": n}) for i, n in enumerate((2, 4, 8))]
+    table = matrix.render(planned)
+    assert table.count(shared) == 1 and table.startswith(f"Note on every point: {shared}\n")
+    assert table.count("its own") == 2  # a note only some points have stays in their rows
+    assert matrix.render(planned[:1]).count(shared) == 1  # one point: in its row

@@ -9,8 +9,8 @@ import pytest
 from conftest import compose_m9
 from hf_files import write_checkpoint, write_tokenizer
 from m9.outcome.status import FailureKind, Status
-from m9.point import plan_point
-from m9.run import warm
+from m9.plan.edge import plan_point
+from m9.run.workers import Workers
 from m9.run.files import TrialDir
 from m9.run.trial import run_trial
 
@@ -19,18 +19,20 @@ SHAPE = ["engine.max_seq_len=128", "workload.prompt_len=8", "workload.max_new_to
          "engine.max_seqs=4", "accelerator.chips_per_host=4"]
 
 
+WORKERS = Workers()  # one warm worker for the module's trials
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _one_worker_for_the_module():
-    warm.discard()
     yield
-    warm.discard()
+    WORKERS.close()
 
 
 def _trial(tmp_path, name, *overrides):
     cfg = compose_m9([*SHAPE, *overrides])
     plan = plan_point(cfg)
     trial = TrialDir(tmp_path / name)
-    outcome = run_trial(cfg, plan, trial)
+    outcome = run_trial(cfg, plan, trial, WORKERS)
     return plan, outcome, trial.read_result()
 
 
@@ -67,7 +69,7 @@ def test_a_mesh_the_child_cannot_build_fails_the_point_in_one_line_naming_both(t
                       "trial.enforce_plan=false"])
     plan = plan_point(cfg)
     assert plan.rejections == ("mesh.data=1 x mesh.model=4 = 4 chips > accelerator.chips_per_host=2 of one cpu host",)
-    outcome = run_trial(cfg, plan, TrialDir(tmp_path / "t"))
+    outcome = run_trial(cfg, plan, TrialDir(tmp_path / "t"), WORKERS)
     assert (outcome.status, outcome.failure_kind) == (Status.FAIL, FailureKind.ENGINE_ERROR)
     assert outcome.signature == "MeshError: mesh.data=1 x mesh.model=4 needs 4 devices; this process sees 2 (cpu: cpu)"
 

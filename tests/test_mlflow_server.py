@@ -167,7 +167,7 @@ def _sweep_with_an_outage(tmp_path, server, back_before_the_end: bool):
         time.sleep(0.1)
     server.stop()
     if back_before_the_end:
-        while not (sweep / "1" / "outcome.json").exists():  # point 1 ends while the store is away
+        while not (sweep / "1" / "record.json").exists():  # point 1 ends while the store is away
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
             time.sleep(0.1)
         server.start()

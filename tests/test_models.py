@@ -11,12 +11,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import CONF_DIR, TINY_MAX_SEQ_LEN, compose_m9
+from conftest import CONF_DIR, TINY_MAX_SEQ_LEN, compose_m9, no_engine
 from hf_files import LINES, write_checkpoint, write_tokenizer
 
 from m9 import compose
 from m9.inputs import prompts, tokenizer
-from m9.point import plan_point
+from m9.plan.edge import plan_point
 from m9.record.journal import point_params, read_record
 from m9.run.files import TrialDir
 
@@ -35,11 +35,11 @@ def hf(tmp_path_factory, tiny_model):
 
 def _decode_in_process(model, cfg):
     """One round of the real engine in this process; the round's stats."""
-    from m9.engine.session import build_engine, make_requests, run_round
+    from m9.engine.rounds import build_engine, make_requests, run_round
 
     plan = plan_point(cfg)
     assert plan.accepted, plan.rejections
-    built = prompts.build(cfg)
+    built = prompts.Prompts().build(cfg)
     engine = build_engine(model, cfg, plan.max_pages, plan.max_prefill_size)
     return run_round(engine, make_requests(cfg, [list(p) for p in built.token_ids], 0,
                                            [list(s) for s in built.stop_ids]))
@@ -54,7 +54,7 @@ def test_a_checkpoint_folder_with_text_prompts_decodes_exactly_the_tokens_of_its
                            "workload.n_rounds=2", "tracking=none", "trial.worker=fresh", f"hydra.run.dir={run_dir}"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    record = read_record(run_dir / "outcome.json")
+    record = read_record(run_dir / "record.json")
     params = record.params
     # the shape came from the checkpoint's config.json, the tokenizer from its folder; both are recorded
     assert params["model.name"] == "tiny-llama" and params["model.checkpoint"] == str(hf.ckpt.resolve())
@@ -70,7 +70,7 @@ def test_a_checkpoint_folder_with_text_prompts_decodes_exactly_the_tokens_of_its
 
     # the same weights, initialised in this process (random, seed 0), the same text through the tokenizer alone
     local = compose_m9([f"model.tokenizer={hf.tok}", TEMPLATE, *ENGINE])
-    assert prompts.build(local).token_ids == trial.read_request().prompts
+    assert prompts.Prompts().build(local).token_ids == trial.read_request().prompts
     stats = _decode_in_process(tiny_model, local)
     assert [r.tokens_digest for r in rounds] == [stats.tokens_digest] * 2
     assert rounds[-1].seq_lens == stats.seq_lens == (24,) * 4
@@ -112,7 +112,7 @@ def test_the_planner_takes_prompt_lengths_from_the_tokenizer(hf, tmp_path):
 
 def test_stop_sequences_are_tokenized_and_checked_against_the_engines_stop_buffers(hf):
     base = [f"model.tokenizer={hf.tok}", TEMPLATE]
-    built = prompts.build(compose_m9(base + ["workload.stop_sequences=['lazy dog']", "workload.stop_tokens=[2]"]))
+    built = prompts.Prompts().build(compose_m9(base + ["workload.stop_sequences=['lazy dog']", "workload.stop_tokens=[2]"]))
     tok = tokenizer.load(str(hf.tok))
     assert built.stop_ids == (tuple(tok.encode("lazy dog", add_special_tokens=False).ids), (2,))
     plan = plan_point(compose_m9(base + ["workload.stop_tokens=[2]"]))
@@ -127,7 +127,7 @@ def test_stop_sequences_are_tokenized_and_checked_against_the_engines_stop_buffe
 
 
 def test_stop_sequences_reach_the_engine_left_padded():
-    from m9.engine.session import INVALID, stop_array
+    from m9.engine.rounds import INVALID, stop_array
 
     rows = stop_array([[5, 6, 7], [9]])
     assert rows.axis_names == ("stop_seq", "position")
@@ -137,11 +137,11 @@ def test_stop_sequences_reach_the_engine_left_padded():
 
 @pytest.mark.slow
 def test_stop_tokens_end_a_sequence_where_they_are_generated(tiny_model):
-    from m9.engine.session import build_engine, make_requests
+    from m9.engine.rounds import build_engine, make_requests
 
     cfg = compose_m9([*ENGINE, "engine.max_seqs=1"])
     plan = plan_point(cfg)
-    prompt = [list(prompts.build(cfg).token_ids[0])]
+    prompt = [list(prompts.Prompts().build(cfg).token_ids[0])]
 
     def generate(stop_ids):
         engine = build_engine(tiny_model, cfg, plan.max_pages, plan.max_prefill_size)
@@ -251,7 +251,7 @@ def _model_error_files(root):
 @pytest.mark.parametrize("make_argv,message", MODEL_ERRORS, ids=[m.split(":")[0] for _, m in MODEL_ERRORS])
 def test_a_bad_model_source_is_one_line_naming_the_key(make_argv, message, tmp_path, monkeypatch):
     _model_error_files(tmp_path)
-    monkeypatch.setattr("m9.run.child.spawn", lambda *a, **k: pytest.fail("an engine child was started"))
+    no_engine(monkeypatch)
     with pytest.raises(compose.BadInput) as err:
         compose.check(make_argv(tmp_path), CONF_DIR)
     assert "\n" not in str(err.value) and message in str(err.value), str(err.value)

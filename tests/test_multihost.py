@@ -10,8 +10,8 @@ import time
 from m9.outcome.outcome import Outcome
 from m9.outcome.status import FailureKind, Status
 from m9.run import multihost
+from m9.protocol import INIT_TIMEOUT_S, SILENCE_S
 from m9.run.files import PointDir
-from m9.run.protocol import INIT_TIMEOUT_S, SILENCE_S
 
 
 def _ok(tok_s: float) -> Outcome:
@@ -19,14 +19,23 @@ def _ok(tok_s: float) -> Outcome:
 
 
 def test_rank_and_count_come_from_a_multi_task_slurm_step(monkeypatch):
+    """The SLURM launcher says which process this is; the entry point asks the launcher a job names."""
+    from hydra_plugins.m9_launchers.submitit import M9LocalLauncher, M9SlurmLauncher
+
+    from m9.__main__ import _process
+
+    slurm = "hydra_plugins.m9_launchers.submitit.M9SlurmLauncher"
     for var in ("SLURM_STEP_ID", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", "SLURM_PROCID"):
         monkeypatch.delenv(var, raising=False)
-    assert multihost.processes() == (0, 1)
+    assert M9SlurmLauncher.process() == _process(slurm) == (0, 1)
     monkeypatch.setenv("SLURM_NTASKS", "2")
     monkeypatch.setenv("SLURM_PROCID", "1")
-    assert multihost.processes() == (0, 1)  # the batch script itself, outside any srun step
+    assert M9SlurmLauncher.process() == _process(slurm) == (0, 1)  # the batch script itself, outside any srun step
     monkeypatch.setenv("SLURM_STEP_ID", "0")
-    assert multihost.processes() == (1, 2)
+    assert M9SlurmLauncher.process() == _process(slurm) == (1, 2)
+    # a launcher of one process per point, and one that says nothing of it (Hydra's basic launcher): one process
+    assert M9LocalLauncher.process() == (0, 1)
+    assert _process("hydra._internal.core_plugins.basic_launcher.BasicLauncher") == _process(None) == (0, 1)
 
 
 def test_the_point_passes_only_if_every_process_did_and_names_the_first_that_failed(tmp_path):

@@ -8,10 +8,11 @@ from statistics import median
 import pytest
 
 from m9.compose import BadInput
-from m9.outcome.status import Status
-from m9.sweep.optimum import Candidate, OptimizeAnswer, Verdict
-from m9.sweep.space import Knob, Space, parse_space
-from m9.sweep.study import Loop, Settings
+from m9.outcome.status import FailureKind, Status
+from m9.outcome.verdict import Verdict
+from m9.sweep.optimize.answer import Candidate, OptimizeAnswer
+from m9.sweep.optimize.space import Knob, Space, parse_space
+from m9.sweep.optimize.study import Loop, Settings
 
 TPR, ROUNDS, QUEUE = (32, 64, 128, 256, 384), (8, 16, 32, 64, 128), (128, 256, 512, 1024)
 SPACE = Space((Knob("scheduler.max_tokens_per_round", TPR), Knob("scheduler.max_rounds", ROUNDS),
@@ -45,11 +46,11 @@ def _synthetic(f, launched: list):
     """The loop's planner and trials over a surface: refusals as the planner says them, failures and values as a
     trial would; every launched configuration appended to ``launched``."""
     def check(p):
-        return Verdict(Status.REJECTED, kind="rejected") if _refused(*_args(p)) else None
+        return Verdict(Status.REJECTED) if _refused(*_args(p)) else None
 
     def measure(params, phase):
         launched.extend(params)
-        return [Verdict(Status.FAIL, kind="crash") if _fails(*_args(p)) else Verdict(Status.PASS, f(*_args(p)))
+        return [Verdict(Status.FAIL, FailureKind.CRASH) if _fails(*_args(p)) else Verdict(Status.PASS, value=f(*_args(p)))
                 for p in params]
     return check, measure
 
@@ -83,7 +84,7 @@ def test_the_gp_sampler_models_the_constraints_and_never_launches_a_refused_poin
 def test_numeric_choices_are_ordinal_to_the_sampler_and_its_random_start_skips_the_refusals():
     import optuna
 
-    from m9.sweep.sampler import Encoding, startup_trials
+    from m9.sweep.optimize.sampler import Encoding, startup_trials
 
     encoding = Encoding(Space((*SPACE.knobs, Knob("scheduler", ("default", "m6")))))
     assert isinstance(encoding.dists["scheduler.max_rounds"], optuna.distributions.IntDistribution)
@@ -93,14 +94,14 @@ def test_numeric_choices_are_ordinal_to_the_sampler_and_its_random_start_skips_t
     assert encoding.to_study(p)["scheduler.max_rounds"] == sorted(ROUNDS).index(p["scheduler.max_rounds"])
 
     def check(p):  # all but 12 of the 100 refused: Optuna's own random start would be spent before it began
-        return None if _args(p)[0] in (256, 384) and _args(p)[2] >= 512 else Verdict(Status.REJECTED, kind="rejected")
+        return None if _args(p)[0] in (256, 384) and _args(p)[2] >= 512 else Verdict(Status.REJECTED)
 
     settings = Settings(trials=8, seed=1, confirm=0)
-    loop = Loop(SPACE, settings, check, lambda params, phase: [Verdict(Status.PASS, float(sum(_args(p))))
+    loop = Loop(SPACE, settings, check, lambda params, phase: [Verdict(Status.PASS, value=float(sum(_args(p))))
                                                                for p in params])
     loop.run()
     asked = [t for t in loop.study.trials if t.user_attrs.get("kind") != "rejected"]
-    assert sum("fixed_params" in t.system_attrs for t in asked[:startup_trials(settings)]) == startup_trials(settings)
+    assert sum("fixed_params" in t.system_attrs for t in asked[:startup_trials(settings.trials)]) == startup_trials(settings.trials)
 
 
 def test_a_known_verdict_is_never_measured_again_and_a_flaky_one_once_more():
@@ -111,8 +112,8 @@ def test_a_known_verdict_is_never_measured_again_and_a_flaky_one_once_more():
         for p in params:
             measured[SPACE.key(p)] += 1
             t, r, q = _args(p)
-            out.append(Verdict(Status.FAIL, kind="crash") if t == 32 else Verdict(Status.FAIL, kind="out_of_pages")
-                       if t == 384 else Verdict(Status.PASS, float(t + r + q)))
+            out.append(Verdict(Status.FAIL, FailureKind.CRASH) if t == 32 else Verdict(Status.FAIL, FailureKind.OUT_OF_PAGES)
+                       if t == 384 else Verdict(Status.PASS, value=float(t + r + q)))
         return out
 
     loop = Loop(SPACE, Settings(trials=len(SPACE.every()) * 2, seed=3, confirm=0), lambda p: None, measure)
@@ -126,7 +127,7 @@ def test_the_best_candidates_are_measured_again_and_a_difference_inside_the_spre
     noise = iter([0.0, 30.0, -30.0] * 50)
 
     def measure(params, phase):
-        return [Verdict(Status.PASS, 1000.0 + (10.0 if _args(p) == (256, 64, 512) else 0.0) + next(noise))
+        return [Verdict(Status.PASS, value=1000.0 + (10.0 if _args(p) == (256, 64, 512) else 0.0) + next(noise))
                 for p in params]
 
     loop = Loop(SPACE, Settings(trials=12, seed=0, confirm=2, repeats=3), lambda p: None, measure)
@@ -237,7 +238,8 @@ def test_a_killed_optimisation_resumes_and_its_answer_is_the_full_grids_best_at_
     assert not seeded & {_config(r["params"]) for r in searched}  # ... and are not measured again
     assert len(seeded) + len(searched) == 6 and sum(r["phase"] == "confirm" for r in rows) == 2
 
-    answer = json.loads((tmp_path / "b" / "m9_sweep.json").read_text())["optimize"]
+    answer = json.loads((tmp_path / "b" / "m9_sweep.json").read_text())["answer"]
+    assert answer["_target_"] == "m9.sweep.optimize.answer.OptimizeAnswer"
     best = answer["candidates"][0]
     for r in rows:
         if _config(r["params"]) == _config(best["params"]):  # every measurement of the answer: full length
@@ -259,7 +261,7 @@ def test_a_killed_optimisation_resumes_and_its_answer_is_the_full_grids_best_at_
     assert grid.returncode == 0, out[-3000:]
     assert "12 points, 6 pass, 0 fail, 6 rejected (12 reused from earlier sweeps)" in out and ": running" not in out
     passed = {}
-    for path in (tmp_path / "c").glob("*/outcome.json"):
+    for path in (tmp_path / "c").glob("*/record.json"):
         record = json.loads(path.read_text())
         if record["outcome"]["status"] == "pass":
             passed[_config(record["overrides"])] = record["outcome"]["metrics"]["round_avg_tok_s"]

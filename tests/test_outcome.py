@@ -9,9 +9,9 @@ from m9.outcome.classify import classify
 from m9.outcome.outcome import Outcome, rejected
 from m9.outcome.repeats import combine
 from m9.outcome.status import FailureKind, Status
-from m9.point import plan_point
-from m9.run.child import ChildExit
-from m9.run.protocol import ChildError, RoundStats, Runtime, TrialResult
+from m9.plan.edge import plan_point
+from m9.protocol import ChildExit
+from m9.protocol import ChildError, RoundStats, Runtime, TrialResult
 
 CFG = compose_m9(["engine.max_seqs=2", "workload.max_new_tokens=4", "workload.prompt_len=4", "engine.page_size=4"])
 PLAN = plan_point(CFG)

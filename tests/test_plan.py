@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CONF_DIR, compose_m9
+from conftest import CONF_DIR, compose_m9, no_engine, no_prompts
 
 from m9 import compose
-from m9.point import plan_point
+from m9.plan.edge import plan_point
 from m9.record.journal import point_params
 
 
@@ -146,11 +146,19 @@ def test_a_set_prefill_size_is_kept_and_a_small_round_keeps_levanters_default():
     (["workload.prompt_len=1000000000"], "engine.max_seq_len=512 < longest prompt + max_new_tokens = 1000000000"),
 ])
 def test_absurd_sizes_are_refused_by_arithmetic_before_any_prompt_is_built(overrides, needle, monkeypatch):
-    monkeypatch.setattr("m9.inputs.prompts.build", lambda cfg: pytest.fail("the prompts were built"))
+    no_prompts(monkeypatch)
     plan = plan_point(compose_m9(overrides))
     assert any(needle in r for r in plan.rejections), plan.rejections
     assert plan.prompt_lens == () and plan.pages_required_est is None  # refused before the prompts existed
     assert compose.check(overrides, CONF_DIR)  # and the command line's check builds nothing for it either
+
+
+def test_the_prompt_guard_fires_when_a_point_builds_its_prompts(monkeypatch):
+    no_prompts(monkeypatch)
+    with pytest.raises(pytest.fail.Exception, match="the prompts were built"):
+        plan_point(compose_m9())
+    with pytest.raises(pytest.fail.Exception, match="the prompts were built"):
+        compose.check([], CONF_DIR)
 
 
 def test_the_memory_check_counts_the_engine_state_that_grows_with_slots_and_their_length():
@@ -208,7 +216,7 @@ def test_the_70b_preset_plans_over_eight_h100s_and_is_refused_on_one_with_its_pe
 ])
 def test_a_mesh_the_host_cannot_give_or_the_model_cannot_split_is_refused_before_anything_runs(overrides, reason,
                                                                                               monkeypatch):
-    monkeypatch.setattr("m9.run.child.spawn", lambda *a, **k: pytest.fail("an engine child was started"))
+    no_engine(monkeypatch)
     plan = plan_point(compose_m9(overrides))
     assert plan.rejections == (next(r for r in plan.rejections if reason in r),)
 

@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 
 from m9.run.progress import Display
-from m9.run.protocol import IterationEvent, RoundEvent
+from m9.protocol import IterationEvent, RoundEvent
 
 
 def test_terminal_display_shows_sweep_and_trial_progress():

@@ -116,7 +116,7 @@ def test_killed_sweeps_resume_with_only_the_missing_points(tmp_path):
     assert "its launching process" in parents["b"].data.tags["ended_by"]
     assert parents["c"].info.status == "FINISHED"
     assert json.loads((tmp_path / "b" / "m9_sweep.json").read_text())["status"] == "KILLED"
-    reused = json.loads((tmp_path / "c" / "0" / "outcome.json").read_text())
+    reused = json.loads((tmp_path / "c" / "0" / "record.json").read_text())
     assert reused["reused_from"]["sweep_id"] == "a" and reused["run_id"] == reused["reused_from"]["run_id"]
     assert "reused from sweep a job 0" in (tmp_path / "c" / "report.md").read_text()
 

@@ -8,8 +8,8 @@ import pytest
 from conftest import compose_m9
 
 from m9.outcome import roofline
-from m9.point import plan_point
-from m9.sizes import kv_bytes_per_token, step_weight_bytes_per_chip
+from m9.plan.edge import plan_point
+from m9.plan.sizes import kv_bytes_per_token, step_weight_bytes_per_chip
 
 # tiny model, float32: KV 2 x 2 layers x 2 kv heads x 16 x 4 B = 512 B/token; matmul parameters
 # 2 x (64*4*16*2 + 64*2*16*2 + 3*64*128) + 256*64 (LM head) = 90,112, norms 5 x 64 = 320; a step reads

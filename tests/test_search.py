@@ -9,13 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from m9.outcome.status import FailureKind, Status
-from m9.sweep.search import Observation, Search
+from m9.outcome.verdict import Verdict
+from m9.sweep.boundary.search import Search
 
-PASS = Observation(Status.PASS)
+PASS = Verdict(Status.PASS)
 
 
-def _fail(deterministic: bool) -> Observation:
-    return Observation(Status.FAIL, FailureKind.OUT_OF_PAGES if deterministic else FailureKind.CRASH, "boom")
+def _fail(deterministic: bool) -> Verdict:
+    return Verdict(Status.FAIL, FailureKind.OUT_OF_PAGES if deterministic else FailureKind.CRASH, signature="boom")
 
 
 def _run(search: Search, verdict) -> int:

@@ -16,10 +16,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import compose_m9
-from m9.point import plan_point
+from m9.plan.edge import plan_point
 from m9.run.files import TrialDir
 from m9.run.trial import run_trial
-from m9.run.protocol import HEARTBEAT_TIMEOUT_S, SHUTDOWN_TIMEOUT_S
+from m9.run.workers import Workers
+from m9.protocol import HEARTBEAT_TIMEOUT_S, SHUTDOWN_TIMEOUT_S
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +62,7 @@ def test_a_killed_job_and_a_timed_out_job_are_recorded_and_the_sweep_goes_on(tmp
             proc.kill()
     assert proc.returncode == 0, out[-4000:]
 
-    records = {int(p.parent.name): json.loads(p.read_text()) for p in sweep.glob("*/outcome.json")}
+    records = {int(p.parent.name): json.loads(p.read_text()) for p in sweep.glob("*/record.json")}
     kinds = {n: (r["outcome"]["status"], r["outcome"]["failure_kind"]) for n, r in records.items()}
     assert kinds == {0: ("pass", None), 1: ("fail", "job_killed"), 2: ("pass", None), 3: ("fail", "job_timeout")}, out
     assert f"job {job_dir.name} ended" in records[1]["outcome"]["signature"]
@@ -119,7 +120,7 @@ def test_a_point_as_two_slurm_tasks_is_one_runtime_recorded_once_and_a_dead_task
             proc.kill()
     assert proc.returncode == 0, out[-4000:]
 
-    records = {int(p.parent.name): json.loads(p.read_text()) for p in sweep.glob("*/outcome.json")}
+    records = {int(p.parent.name): json.loads(p.read_text()) for p in sweep.glob("*/record.json")}
     assert sorted(records) == [0, 1]  # the peers' directories hold no record of their own
     healthy, dead = records[0]["outcome"], records[1]["outcome"]
     assert healthy["status"] == "pass" and healthy["metrics"]["process_count"] == 2, healthy
@@ -182,7 +183,7 @@ def test_a_global_mesh_over_two_slurm_tasks_decodes_as_one_process_and_a_stopped
                 os.kill(pid, signal.SIGKILL)
     assert proc.returncode == 0, out[-4000:]
 
-    records = {int(p.parent.name): json.loads(p.read_text()) for p in sweep.glob("*/outcome.json")}
+    records = {int(p.parent.name): json.loads(p.read_text()) for p in sweep.glob("*/record.json")}
     assert sorted(records) == [0, 1, 2], out[-4000:]
     healthy, frozen, dead = (records[n]["outcome"] for n in range(3))
     assert healthy["status"] == "pass" and healthy["metrics"]["process_count"] == 2, healthy
@@ -191,7 +192,7 @@ def test_a_global_mesh_over_two_slurm_tasks_decodes_as_one_process_and_a_stopped
     got = result.sharding
     assert got.mesh == (1, 4) and got.devices == 4 and got.kv_cache_bytes_per_chip * 4 == got.kv_cache_bytes
     alone = compose_m9([*GLOBAL[4:], "workload.max_new_tokens=24", "trial.worker=fresh"])  # one process, one device
-    one = run_trial(alone, plan_point(alone), TrialDir(tmp_path / "one"))
+    one = run_trial(alone, plan_point(alone), TrialDir(tmp_path / "one"), Workers())
     assert one.status == "pass", one.signature
     reference = TrialDir(tmp_path / "one").read_result()
     assert reference.runtime.process_count == 1 and reference.sharding.mesh == (1, 1)
@@ -232,7 +233,7 @@ def test_a_requeued_job_is_recorded_once(tmp_path, slurm):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, out[-4000:]
-    record = json.loads((sweep / "0" / "outcome.json").read_text())
+    record = json.loads((sweep / "0" / "record.json").read_text())
     assert record["outcome"]["status"] == "pass", record["outcome"]
     restarts = subprocess.run(["sacct", "-j", job_dir.name, "-X", "-n", "-P", "-D", "-o", "State"],
                               capture_output=True, text=True).stdout.split()

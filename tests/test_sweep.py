@@ -86,7 +86,7 @@ def test_a_full_disk_stops_the_sweep_in_one_line_and_the_same_command_runs_only_
     try:
         proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 600  # point 0 with its imports and compilation, many times over
-        while not (disk / "s" / "0" / "outcome.json").exists():
+        while not (disk / "s" / "0" / "record.json").exists():
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.1)
         _fill(disk)  # the disk fills while point 0 is recorded or point 1 starts

@@ -32,9 +32,9 @@ def test_a_sweep_folder_synced_into_an_empty_store_reads_back_the_same_and_a_sec
     assert f"[m9] sync {sweep}: 3 points written, 0 already there" in first.stdout
 
     def points(uri):
-        cfg = TrackingConfig(uri=uri)
-        parent = tracking.find_sweep(cfg, "sweep")
-        return parent, [r.replace(run_id=None) for r in tracking.load_points(cfg, parent)]
+        store = tracking.Store(TrackingConfig(uri=uri))
+        parent = tracking.find_sweep(store, "sweep")
+        return parent, [r.replace(run_id=None) for r in tracking.load_points(store, parent)]
 
     (a_parent, a), (b_parent, b) = points(f"sqlite:///{db}"), points(f"sqlite:///{tmp_path}/b.db")
     assert len(b) == 3 and b == a and matrix.render(b) == matrix.render(a)  # the same records: the same report
@@ -65,7 +65,7 @@ def test_m9_report_on_a_store_that_missed_a_point_writes_it_before_reading(tmp_p
     client.set_tag(parent.info.run_id, "output_dir", str(sweep))  # the copy is the sweep's folder now
     (lost,) = client.search_runs([exp], "tags.kind = 'point' and tags.job_num = '1'")
     client.delete_run(lost.info.run_id)
-    journal = sweep / "1" / "outcome.json"
+    journal = sweep / "1" / "record.json"
     record = json.loads(journal.read_text())
     journal.write_text(json.dumps({**record, "output_dir": str(sweep / "1"), "run_id": None,
                                    "tracking_error": "MlflowException: API request failed"}))

@@ -7,6 +7,7 @@ from conftest import compose_m9
 from m9.outcome.outcome import Outcome
 from m9.outcome.status import FailureKind, Status
 from m9.point import run_point
+from m9.session import Session
 from m9.record import tracking
 from m9.record.journal import PointRecord, read_record
 from m9.record.provenance import JobInfo
@@ -19,12 +20,14 @@ TEXTS_THAT_LOOK_LIKE_VALUES = {"resolved.prompt_tokens": "16", "model.name": "8"
 def test_a_point_rebuilt_from_its_run_equals_its_journal_entry(tmp_path):
     cfg = compose_m9(["engine.max_seqs=4", "engine.max_pages=3", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
                       "workload.stop_tokens=[1,2]"])
-    tracking.init_store(cfg.tracking)
+    session = Session()
+    store = session.store(cfg.tracking)
+    store.init()
     job = JobInfo("s", 0, ("engine.max_pages=3",), tmp_path / "0", point_key="k0")
-    assert run_point(cfg, job).status == Status.REJECTED  # the planner refused it; recorded without a trial
-    journal = read_record(PointDir(tmp_path / "0").entry)
+    assert run_point(cfg, job, session).status == Status.REJECTED  # the planner refused it; recorded without a trial
+    journal = read_record(PointDir(tmp_path / "0").record)
     assert journal.run_id is not None
-    assert tracking.find_point(cfg.tracking, "k0") == journal
+    assert tracking.find_point(store, "k0") == journal
     assert journal.params["workload.stop_tokens"] == [1, 2] and journal.params["engine.max_pages"] == 3
 
     # every kind of value a record holds: text that looks like a number, a bool or null, lists, repeats, runtime
@@ -38,25 +41,25 @@ def test_a_point_rebuilt_from_its_run_equals_its_journal_entry(tmp_path):
     job1 = JobInfo("s", 1, ("engine.max_seqs=4", "+probe=x"), tmp_path / "1", point_key="k1")
     record = PointRecord("s", 1, job1.overrides, str(job1.output_dir), "k1", outcome, params,
                          reused_from={"sweep_id": "a", "job_num": 0, "run_id": None, "output_dir": "/x"})
-    run_id = tracking.record_point(cfg.tracking, job1, record, [])
-    assert tracking.find_point(cfg.tracking, "k1") == record.replace(run_id=run_id)
+    run_id = tracking.record_point(store, job1, record, [])
+    assert tracking.find_point(store, "k1") == record.replace(run_id=run_id)
 
 
 def test_the_ui_link_opens_the_runs_table_of_the_experiment_without_credentials(tmp_path):
     from m9.config import TrackingConfig
-    from m9.record.tracking import store
+    from m9.record.tracking import Store
 
-    local = TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="links")
-    assert tracking.ui_link(local) is None  # no experiment yet: nothing to open
-    experiment_id = tracking.init_store(local)
-    assert tracking.ui_link(local) == (f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?"
-                                       "workflowType=machine_learning")
-    assert tracking.ui_hint(local).endswith(f"(serve it: mlflow ui --backend-store-uri sqlite:///{tmp_path}/mlflow.db)")
-    server = TrackingConfig(uri="https://ci:s3cret@mlflow.example/", experiment="links")
-    store._EXPERIMENT_IDS[(server.uri, "links")] = "7"  # what init_store would have looked up on the server
-    assert tracking.ui_hint(server) == "https://mlflow.example/#/experiments/7/runs?workflowType=machine_learning"
-    assert tracking.ui_link(TrackingConfig(backend="none")) is None
-    assert tracking.ui_link(server, "s1") == ("https://mlflow.example/#/experiments/7/runs?workflowType=machine_learning"
+    local = Store(TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="links"))
+    assert local.ui_link() is None  # no experiment yet: nothing to open
+    experiment_id = local.init()
+    assert local.ui_link() == (f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?"
+                               "workflowType=machine_learning")
+    assert local.ui_hint().endswith(f"(serve it: mlflow ui --backend-store-uri sqlite:///{tmp_path}/mlflow.db)")
+    server = Store(TrackingConfig(uri="https://ci:s3cret@mlflow.example/", experiment="links"))
+    server._experiment_id = "7"  # what init() would have looked up on the server
+    assert server.ui_hint() == "https://mlflow.example/#/experiments/7/runs?workflowType=machine_learning"
+    assert Store(TrackingConfig(backend="none")).ui_link() is None
+    assert server.ui_link("s1") == ("https://mlflow.example/#/experiments/7/runs?workflowType=machine_learning"
                                               "&searchFilter=tags.sweep_id%20%3D%20%27s1%27"
                                               "&orderByKey=attributes.run_name&orderByAsc=true")
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from conftest import compose_m9
+import pytest
+from conftest import compose_m9, no_engine
 
 from m9.outcome.status import Status
-from m9.point import plan_point
+from m9.plan.edge import plan_point
 from m9.run.files import TrialDir
 from m9.run.trial import run_trial
+from m9.run.workers import Workers
 
 
 def test_trial_runs_in_a_child_and_reports_the_logs_metrics(tmp_path):
@@ -15,7 +17,7 @@ def test_trial_runs_in_a_child_and_reports_the_logs_metrics(tmp_path):
                       "workload.n_rounds=2", "accelerator.platform=cpu", "trial.worker=fresh"])
     plan = plan_point(cfg)
     trial = TrialDir(tmp_path)
-    outcome = run_trial(cfg, plan, trial)
+    outcome = run_trial(cfg, plan, trial, Workers())  # trial.worker=fresh: a worker of its own
     assert outcome.status == Status.PASS, (outcome.signature, trial.log.read_text()[-2000:])
     m = outcome.metrics
     assert m["round_total_generated"] == 3 * 24 == m["predicted_round_total_generated"]
@@ -35,3 +37,12 @@ def test_trial_runs_in_a_child_and_reports_the_logs_metrics(tmp_path):
     assert m["peak_rss_bytes"] > 100 * 2**20
     assert outcome.runtime["backend"] == "cpu" and outcome.runtime["jax_version"]
     assert "round 1:" in trial.log.read_text()
+
+
+@pytest.mark.parametrize("worker", ["warm", "fresh"])
+def test_the_engine_guard_fires_when_a_trial_starts_a_worker(tmp_path, monkeypatch, worker):
+    """``no_engine`` patches ``spawn`` where the run stage calls it: a trial that would start a worker fails."""
+    no_engine(monkeypatch)
+    cfg = compose_m9(["engine.max_seqs=3", f"trial.worker={worker}"])
+    with pytest.raises(pytest.fail.Exception, match="an engine child was started"):
+        run_trial(cfg, plan_point(cfg), TrialDir(tmp_path), Workers())

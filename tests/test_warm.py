@@ -8,10 +8,10 @@ from conftest import compose_m9
 
 from m9.outcome.outcome import Outcome
 from m9.outcome.status import FailureKind, Status
-from m9.point import plan_point
-from m9.run import warm
+from m9.plan.edge import plan_point
+from m9.run.workers import Workers, keeps
 from m9.run.files import TrialDir
-from m9.run.protocol import FAULT_ENV
+from m9.run.gate import FAULT_ENV
 from m9.run.trial import run_trial
 
 PASS, FAIL = Status.PASS, Status.FAIL
@@ -20,18 +20,21 @@ SHAPE = ["engine.max_seq_len=128", "workload.prompt_len=8", "workload.max_new_to
          "accelerator.platform=cpu", "workload.temperature=0.7"]  # sampled, so a leaked PRNG or cache would show
 
 
+WORKERS = Workers()  # a session's warm worker, ended between tests
+
+
 def _run(tmp_path, name, *overrides):
     cfg = compose_m9([*SHAPE, *overrides])
     trial = TrialDir(tmp_path / name)
-    outcome = run_trial(cfg, plan_point(cfg), trial)
+    outcome = run_trial(cfg, plan_point(cfg), trial, WORKERS)
     return outcome, trial.read_result()
 
 
 @pytest.fixture(autouse=True)
 def _no_worker_between_tests():
-    warm.discard()
+    WORKERS.close()
     yield
-    warm.discard()
+    WORKERS.close()
 
 
 def test_a_reused_worker_decodes_exactly_what_a_fresh_one_does(tmp_path):
@@ -74,12 +77,13 @@ def test_the_worker_survives_running_out_of_pages_and_goes_after_a_crash(tmp_pat
     assert after_crash.status == PASS and r5.worker_trial == 1 and r5.worker_pid not in (r1.worker_pid, rf.worker_pid)
 
 
-def test_only_survivable_failures_of_a_single_process_point_keep_the_worker():
-    assert warm.keeps(Outcome(PASS)) and warm.keeps(Outcome(PASS), processes=2)
+def test_only_failures_that_spare_the_worker_of_a_single_process_point_keep_it():
+    assert keeps(Outcome(PASS)) and keeps(Outcome(PASS), processes=2)
     for kind in FailureKind:
-        assert warm.keeps(Outcome(FAIL, kind)) == (kind in warm.SURVIVABLE), kind
-        assert not warm.keeps(Outcome(FAIL, kind), processes=2), kind  # a shared runtime: any failure discards
-    assert warm.SURVIVABLE == {FailureKind.OUT_OF_PAGES, FailureKind.TRUNCATED, FailureKind.UNSERVED}
+        assert keeps(Outcome(FAIL, kind)) == kind.spares_worker, kind
+        assert not keeps(Outcome(FAIL, kind), processes=2), kind  # a shared runtime: any failure discards
+    assert {k for k in FailureKind if k.spares_worker} == {FailureKind.OUT_OF_PAGES, FailureKind.TRUNCATED,
+                                                           FailureKind.UNSERVED}
 
 
 @pytest.mark.slow

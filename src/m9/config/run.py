@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
+from urllib.parse import urlsplit
 
-from m9.config.checks import one_of, positive
+from m9.config.checks import ConfigError, one_of, positive
 
 FAULTS = ("sigkill", "hang", "nan_weights", "segfault")
-"""``trial.inject_fault`` values (m9's own tests; gated by the run stage, see ``m9.run.child``)."""
+"""``trial.inject_fault`` values (m9's own tests; gated by the run stage, see ``m9.run.gate``)."""
+
+
+TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "file", "databricks")
+"""URI schemes MLflow keeps runs behind (a database's ``+driver`` suffix aside; a bare path is a file store)."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,11 @@ class TrackingConfig:
 
     def __post_init__(self) -> None:
         one_of("tracking.backend", self.backend, ("mlflow", "none"))
+        scheme = urlsplit(self.uri).scheme.split("+")[0] if self.uri else ""
+        if scheme and scheme not in TRACKING_SCHEMES:
+            raise ConfigError(f"tracking.uri: {scheme}:// is not a store MLflow keeps runs in; a tracking URI is "
+                              "sqlite:///PATH, http(s)://HOST:PORT, postgresql://, mysql://, mssql://, file:PATH or "
+                              "databricks")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from haliax.partitioning import ResourceAxis
 from jax.sharding import Mesh
 
 from m9.config import M9Config
-from m9.run.protocol import Sharding
+from m9.protocol import Sharding
 
 
 class MeshError(RuntimeError):

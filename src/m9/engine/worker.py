@@ -1,7 +1,7 @@
 """The trial's child process: ``python -m m9.engine.worker TRIAL_DIR`` (one trial, then exit), or
 ``python -m m9.engine.worker --serve`` (a warm worker: the trial directories named on stdin, one per line).
 
-For each trial it reads the ``TrialRequest`` in ``TRIAL_DIR`` (``m9.run.protocol``), builds the model (a warm worker
+For each trial it reads the ``TrialRequest`` in ``TRIAL_DIR`` (``m9.protocol``), builds the model (a warm worker
 keeps the last one and builds again only for another model) and a fresh engine, runs the rounds, appending progress
 events as it goes, and writes the ``TrialResult``: fixed costs, per-round stats, and the exception if one was raised.
 Its output goes to the trial's log. Whatever kills this process without a result (a signal, the OOM killer, a hang)
@@ -26,13 +26,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Optional
 
-from m9.run.files import TrialDir
-from m9.run.protocol import (
+from m9.engine.process import WorkerProcess, build_model, import_runtime, join_runtime, say
+from m9.protocol import (
     BEAT_S,
-    FAULT_ENV,
-    HEARTBEAT_TIMEOUT_S,
-    INIT_TIMEOUT_S,
-    SHUTDOWN_TIMEOUT_S,
     ChildError,
     IterationEvent,
     RoundEvent,
@@ -43,18 +39,12 @@ from m9.run.protocol import (
     event_line,
     model_key,
 )
-
-COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-"""JAX's monitoring event for one XLA compilation (``jax._src.dispatch.BACKEND_COMPILE_EVENT``)."""
-
-
-def _say(message: str) -> None:
-    print(f"[m9.worker] {message}", flush=True)
+from m9.run.files import TrialDir
 
 
 def _iteration_hook(progress: IO[str], round_idx: int, fault: str | None):
     """Called as each decode iteration starts: appends a progress event for the parent, and fires
-    ``trial.inject_fault`` at the first one (refused unless M9_ALLOW_FAULT_INJECTION=1)."""
+    ``trial.inject_fault`` at the first one (the command line's check let it through: ``m9.run.gate``)."""
     start = time.perf_counter()
     previous = [start]
 
@@ -65,7 +55,7 @@ def _iteration_hook(progress: IO[str], round_idx: int, fault: str | None):
         previous[0] = now
         if i != 0 or fault not in ("sigkill", "segfault", "hang"):
             return
-        _say(f"injecting fault {fault}")
+        say(f"injecting fault {fault}")
         if fault == "sigkill":
             os.kill(os.getpid(), signal.SIGKILL)
         elif fault == "segfault":
@@ -76,23 +66,7 @@ def _iteration_hook(progress: IO[str], round_idx: int, fault: str | None):
     return hook
 
 
-class _Process:
-    """What a worker keeps between trials: the imports' cost, paid once, the last model it built, and a count of
-    the XLA compilations it ran."""
-
-    def __init__(self) -> None:
-        self.trials = 0
-        self.model_key: str | None = None
-        self.model = None
-        self.distributed = False
-        self.compiles = 0
-
-    def count_compile(self, event: str, duration: float, **kwargs) -> None:
-        if event == COMPILE_EVENT:
-            self.compiles += 1
-
-
-def run(trial: TrialDir, state: _Process) -> int:
+def run(trial: TrialDir, state: WorkerProcess) -> int:
     """Run the trial described in ``trial``; returns 0 when it completed, 1 when it raised."""
     started = time.time()
     request = trial.read_request()
@@ -104,7 +78,7 @@ def run(trial: TrialDir, state: _Process) -> int:
         code = 0
     except BaseException as exc:  # noqa: BLE001 - every failure is data for the parent
         got.error = ChildError(type(exc).__name__, str(exc), traceback.format_exc())
-        _say(f"error {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        say(f"error {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         traceback.print_exc(file=sys.stdout)
         code = 1
     sys.stdout.flush()
@@ -158,60 +132,52 @@ class _Trial:
     sharding: Optional[Sharding] = None
 
 
-def _decode(request: TrialRequest, trial: TrialDir, state: _Process, got: _Trial) -> None:
+def _decode(request: TrialRequest, trial: TrialDir, state: WorkerProcess, got: _Trial) -> None:
     """Import the runtime (once per process), lay the point's mesh over this process's devices, build or reuse the
     model on it, build a fresh engine, and run the rounds."""
     cfg, fixed = request.config, got.fixed
     t = time.perf_counter()
-    import jax
-
-    if got.first:
-        jax.monitoring.register_event_duration_secs_listener(state.count_compile)
+    jax = import_runtime(state)
     if request.processes > 1 and not state.distributed:
-        _join_runtime(jax)
+        join_runtime(jax)
         state.distributed = True
 
     from m9.engine.mesh import check_same_requests, device_mesh, measure, on
-    from m9.engine.model import build_model, poison_weights
-    from m9.engine.session import build_engine, make_requests, run_round
+    from m9.engine.model import poison_weights
+    from m9.engine.rounds import build_engine, make_requests, run_round
 
     fixed["import_s"] = time.perf_counter() - t
     if got.first:
         logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s: %(message)s")
-    if cfg.trial.inject_fault and os.environ.get(FAULT_ENV) != "1":
-        raise RuntimeError(f"trial.inject_fault needs {FAULT_ENV}=1")
     devices = jax.devices()
     got.runtime = Runtime(backend=jax.default_backend(), device_kind=devices[0].device_kind,
                           device_count=len(devices), process_count=jax.process_count(),
                           local_device_count=jax.local_device_count(), jax_version=jax.__version__,
                           levanter_version=metadata.version("marin-levanter"))
-    _say(f"runtime {got.runtime}, trial {state.trials} of this process")
+    say(f"runtime {got.runtime}, trial {state.trials} of this process")
     mesh = device_mesh(cfg)
     if cfg.mesh.hosts == "global" and jax.process_count() > 1:
         check_same_requests(_digest(request))
     with on(mesh, cfg):
         t = time.perf_counter()
-        key = model_key(cfg)
-        if state.model_key != key:
-            state.model, state.model_key = None, None  # free the old weights before building the new ones
-            state.model = jax.block_until_ready(build_model(cfg.model, cfg.engine.max_seq_len,
-                                                            cfg.engine.compute_dtype, mesh))
-            state.model_key, got.built = key, True
+        if state.model_key != model_key(cfg):
+            build_model(state, cfg, mesh)
+            got.built = True
         model = state.model
         fixed["model_build_s"] = time.perf_counter() - t
         if cfg.trial.inject_fault == "nan_weights":
-            _say("injecting fault nan_weights")
+            say("injecting fault nan_weights")
             model = poison_weights(model)  # a poisoned copy: the kept model stays clean
         t = time.perf_counter()
         engine = build_engine(model, cfg, request.max_pages, request.max_prefill_size, mesh)
         fixed["engine_build_s"] = time.perf_counter() - t
         got.sharding = measure(mesh, model, engine.gen_state.cache)
-        _say(f"model {fixed['model_build_s']:.2f}s, engine {fixed['engine_build_s']:.2f}s, {got.sharding}")
+        say(f"model {fixed['model_build_s']:.2f}s, engine {fixed['engine_build_s']:.2f}s, {got.sharding}")
         _rounds(cfg, request, trial, state, engine, got, make_requests, run_round)
     del engine  # its KV cache goes before the next trial's engine is built
 
 
-def _rounds(cfg, request: TrialRequest, trial: TrialDir, state: _Process, engine, got: _Trial, make_requests,
+def _rounds(cfg, request: TrialRequest, trial: TrialDir, state: WorkerProcess, engine, got: _Trial, make_requests,
             run_round) -> None:
     """The measured rounds, each reported as it ends."""
     prompts = [list(ids) for ids in request.prompts]
@@ -226,7 +192,7 @@ def _rounds(cfg, request: TrialRequest, trial: TrialDir, state: _Process, engine
             progress.write(event_line(RoundEvent(r, stats.round_total_s, stats.round_total_generated,
                                                  stats.pages_in_use_after_decode)))
             progress.flush()
-            _say(f"round {r}: {stats.round_total_s:.3f}s, {stats.round_total_generated} tokens, "
+            say(f"round {r}: {stats.round_total_s:.3f}s, {stats.round_total_generated} tokens, "
                  f"{len(stats.iter_s)} decode iters, pages_in_use={stats.pages_in_use_after_decode}, "
                  f"{stats.compiles} compilations")
 
@@ -235,16 +201,6 @@ def _digest(request: TrialRequest) -> bytes:
     """What must be the same on every process of a global mesh: the request, less when it was handed over."""
     same = {k: v for k, v in request.to_json().items() if k != "spawned_at"}
     return hashlib.sha256(json.dumps(same, sort_keys=True).encode()).digest()
-
-
-def _join_runtime(jax) -> None:
-    """Join the point's JAX distributed runtime, one process per SLURM task (the coordinator address, process id
-    and count come from the step's environment). Bounded waits: a peer that never comes, or dies, ends this
-    process in seconds instead of JAX's minutes."""
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU hosts; accelerators use their own
-    jax.distributed.initialize(initialization_timeout=INIT_TIMEOUT_S, heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S,
-                               shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_S)
-    _say(f"joined the distributed runtime: process {jax.process_index()} of {jax.process_count()}")
 
 
 def _log_to(path: Path) -> None:
@@ -258,11 +214,11 @@ def _log_to(path: Path) -> None:
 
 
 def serve() -> int:
-    """A warm worker: run each trial directory named on stdin, until stdin closes. The parent keeps the process
-    after a failure it survives (``m9.run.warm.SURVIVABLE``): such a trial's engine lived only in its frames, freed
-    with the exception when ``run`` returns, and ``state`` keeps just the model. After any other failure the parent
-    discards the process, so a trial that failed that way is the last one it runs."""
-    state = _Process()
+    """A warm worker: run each trial directory named on stdin, until stdin closes. The parent keeps the process after a failure that spares it
+    (``FailureKind.spares_worker``): such a trial's engine lived only in its frames, freed with the exception when
+    ``run`` returns, and ``state`` keeps just the model. After any other failure the parent discards the process, so
+    a trial that failed that way is the last one it runs."""
+    state = WorkerProcess()
     for line in sys.stdin:
         trial = TrialDir(Path(line.strip()))
         _log_to(trial.log)
@@ -273,4 +229,4 @@ def serve() -> int:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--serve"]:
         sys.exit(serve())
-    sys.exit(run(TrialDir(Path(sys.argv[1])), _Process()))
+    sys.exit(run(TrialDir(Path(sys.argv[1])), WorkerProcess()))

@@ -132,21 +132,29 @@ def _key(cfg: M9Config, num_prompts: int) -> str:
                        tok, _version(tok_file), _version(prompt_file), num_prompts], sort_keys=True, default=str)
 
 
-def build(cfg: M9Config) -> PromptSet:
-    """The point's prompts (``imputed_num_prompts`` of them) and stop sequences as token ids. Raises ValueError with
-    one line naming the key when the workload cannot be built (no tokenizer for text, an unreadable file, a stop
-    sequence beyond the engine's stop buffers). Call it only for a point whose sizes are sound
-    (``plan.early_refusals``): it builds every prompt."""
-    num_prompts = cfg.imputed_num_prompts
-    key = _key(cfg, num_prompts)
-    if key not in _BUILT:
-        if len(_BUILT) > 64:
-            _BUILT.clear()
-        _BUILT[key] = _build(cfg, num_prompts)
-    return _BUILT[key]
+class Prompts:
+    """The prompt sets one process has built, by what they depend on (the workload, the engine's stop buffers, the
+    tokenizer's and the prompt file's versions): a sweep's points that share a workload build it once. Held by the
+    process's session (``m9.session``); a new one builds afresh."""
 
+    LIMIT = 64
+    """Prompt sets kept (a set can hold many thousands of token ids)."""
 
-_BUILT: dict[str, PromptSet] = {}
+    def __init__(self) -> None:
+        self._built: dict[str, PromptSet] = {}
+
+    def build(self, cfg: M9Config) -> PromptSet:
+        """The point's prompts (``imputed_num_prompts`` of them) and stop sequences as token ids. Raises ValueError
+        with one line naming the key when the workload cannot be built (no tokenizer for text, an unreadable file, a
+        stop sequence beyond the engine's stop buffers). Call it only for a point whose sizes are sound
+        (``plan.early_refusals``): it builds every prompt."""
+        num_prompts = cfg.imputed_num_prompts
+        key = _key(cfg, num_prompts)
+        if key not in self._built:
+            if len(self._built) >= self.LIMIT:
+                self._built.clear()
+            self._built[key] = _build(cfg, num_prompts)
+        return self._built[key]
 
 
 def _build(cfg: M9Config, num_prompts: int) -> PromptSet:

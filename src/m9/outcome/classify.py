@@ -11,8 +11,8 @@ from m9.outcome.outcome import Outcome, predictions
 from m9.outcome.stats import trial_metrics
 from m9.outcome.status import FailureKind, Status
 from m9.plan import Plan
-from m9.run.child import ChildExit
-from m9.run.protocol import ChildError, TrialResult
+from m9.protocol import ChildExit
+from m9.protocol import ChildError, TrialResult
 
 _OOM_MARKERS = ("RESOURCE_EXHAUSTED", "Out of memory", "out of memory", "MemoryError", "Scoped allocation")
 

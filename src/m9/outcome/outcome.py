@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
+from m9.config import M9Config
 from m9.outcome.status import FailureKind, Status
 from m9.plan import Plan
 
@@ -56,6 +57,15 @@ def predictions(plan: Plan) -> dict[str, float]:
         "state_bytes": plan.state_bytes,
     }
     return {k: v for k, v in values.items() if v is not None}
+
+
+def not_run(cfg: M9Config, plan: Plan) -> Optional[Outcome]:
+    """The point's outcome when its trial does not run, else None: it runs when the planner accepted it, or when the
+    user overrules the planner (``trial.enforce_plan=false``) for a point it could size; ``trial.plan_only`` plans
+    it and no more."""
+    if cfg.trial.plan_only:
+        return planned(plan) if plan.accepted else rejected(plan)
+    return None if plan.accepted or (not cfg.trial.enforce_plan and plan.sized) else rejected(plan)
 
 
 def rejected(plan: Plan) -> Outcome:

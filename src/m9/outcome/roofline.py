@@ -25,7 +25,7 @@ from typing import Optional
 
 from m9.config import M9Config
 from m9.plan import Plan
-from m9.sizes import kv_bytes_per_token, matmul_params, step_weight_bytes_per_chip
+from m9.plan.sizes import kv_bytes_per_token, matmul_params, step_weight_bytes_per_chip
 
 
 def metrics(cfg: M9Config, plan: Plan, seq_lens: tuple[int, ...], decode_s: float,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from m9.run.protocol import RoundStats
+from m9.protocol import RoundStats
 
 
 def percentile(values: list[float] | tuple[float, ...], q: float) -> float:

@@ -42,6 +42,9 @@ class FailureKind(StrEnum):
     """The job passed its SLURM time limit."""
     JOB_OOM = "job_oom"
     """SLURM's memory limit ended the job."""
+    SLA_MISS = "sla"
+    """Never a point's own kind: a pass that missed a search's SLA (``hydra.sweeper.sla``), as a search counts it
+    beside the failures (``m9.outcome.verdict``)."""
 
     @property
     def deterministic(self) -> bool:
@@ -51,6 +54,15 @@ class FailureKind(StrEnum):
         confirmed by repeating."""
         return self in _DETERMINISTIC
 
+    @property
+    def spares_worker(self) -> bool:
+        """True when the failure cannot have hurt the worker process that ran the trial: the page table refused an
+        allocation (a clean error out of the engine's own check, the engine dropped with the trial) or sequences
+        came back short or empty (no error at all). Its runtime, devices and kept model are untouched, so a warm
+        worker may run the next point (``m9.run.workers``)."""
+        return self in _SPARE_WORKER
 
+
+_SPARE_WORKER = frozenset({FailureKind.OUT_OF_PAGES, FailureKind.TRUNCATED, FailureKind.UNSERVED})
 _DETERMINISTIC = frozenset({FailureKind.OUT_OF_PAGES, FailureKind.OOM, FailureKind.TRUNCATED, FailureKind.UNSERVED,
                             FailureKind.JOB_OOM})

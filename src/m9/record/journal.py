@@ -1,4 +1,4 @@
-"""The canonical record of a point: a ``PointRecord``, kept as ``outcome.json`` in the point's directory.
+"""The canonical record of a point: a ``PointRecord``, kept as ``record.json`` in the point's directory.
 
 It is written before anything is sent to the tracking store, so a sweep's matrix and report can always be rebuilt
 from its directory: with tracking off, on a remote launcher's shared filesystem, or when the store was down.
@@ -93,7 +93,7 @@ class PointRecord:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
-        """Plain data for ``outcome.json``."""
+        """Plain data for ``record.json``."""
         return {**asdict(self), "outcome": self.outcome.to_json(), "params": dict(self.params)}
 
     @classmethod
@@ -147,18 +147,18 @@ def derived_keys(params: Mapping[str, Any]) -> frozenset[str]:
 
 def write_record(record: PointRecord) -> Path:
     """Write (or rewrite, once the run id is known) a point's record in its output directory."""
-    return write_json(PointDir(Path(record.output_dir)).entry, record.to_json())
+    return write_json(PointDir(Path(record.output_dir)).record, record.to_json())
 
 
 def read_record(path: Path) -> PointRecord:
-    """A point's record from its ``outcome.json``."""
+    """A point's record from its ``record.json``."""
     return PointRecord.from_json(json.loads(path.read_text()))
 
 
 def read_sweep(sweep_dir: Path) -> list[PointRecord]:
     """Every point record under a sweep directory, in job order."""
-    entries = (PointDir(p).entry for p in sweep_dir.iterdir() if p.is_dir()) if sweep_dir.is_dir() else ()
-    return sorted((read_record(p) for p in entries if p.exists()), key=lambda r: r.job_num)
+    records = (PointDir(p).record for p in sweep_dir.iterdir() if p.is_dir()) if sweep_dir.is_dir() else ()
+    return sorted((read_record(p) for p in records if p.exists()), key=lambda r: r.job_num)
 
 
 def write_sweep_meta(sweep_dir: Path, meta: dict[str, Any]) -> Path:

@@ -1,6 +1,6 @@
 """Journals into a tracking store: what a sweep folder holds and the store lacks, written once, never a second run.
 
-A point's journal (``outcome.json``) is written before the store is; when the store did not answer, the journal
+A point's journal (``record.json``) is written before the store is; when the store did not answer, the journal
 says so (``tracking_error``). Then the store catches up:
 
 - at the end of the sweep, for its own points (a store that was down mid-sweep and is back);
@@ -26,6 +26,7 @@ from typing import Optional
 from m9.config import TrackingConfig
 from m9.outcome.status import Status
 from m9.record import tracking
+from m9.record.tracking import Store
 from m9.record.journal import PointRecord, read_sweep, read_sweep_meta, write_record
 from m9.record.provenance import JobInfo, process_gone
 from m9.run.files import PointDir
@@ -62,42 +63,42 @@ def _artifacts(record: PointRecord) -> list[Path]:
     return [point.config, *(p for t in point.trials(repeats) for p in (t.log, t.result))]
 
 
-def _parent(cfg: TrackingConfig, sweep_dir: Path) -> Optional[str]:
+def _parent(store: Store, sweep_dir: Path) -> Optional[str]:
     """The sweep's parent run in this store: found by its sweep id, else made from ``m9_sweep.json`` (closed with
     the status the sweep ended with). None for a folder m9 did not launch as a sweep."""
     meta = read_sweep_meta(sweep_dir)
     if meta is None:
         return None
     files = [p for p in (sweep_dir / "report.md", *sorted(sweep_dir.glob("*.png"))) if p.exists()]
-    found = tracking.find_sweep(cfg, meta["sweep_id"])
+    found = tracking.find_sweep(store, meta["sweep_id"])
     if found is not None:
         owner = found["tags"].get("launcher_process", "")
         if found["status"] == "RUNNING" and meta.get("status") and (not owner or process_gone(owner)):
             # the sweep ended while the store was down: its run gets the status the sweep ended with
-            tracking.end_sweep_run(cfg, found["run_id"], meta["status"], {"closed_by": "m9 sync"}, files)
+            tracking.end_sweep_run(store, found["run_id"], meta["status"], {"closed_by": "m9 sync"}, files)
         return found["run_id"]
-    run_id = tracking.start_sweep_run(cfg, meta["sweep_id"], meta.get("command", ""), meta.get("grid"), sweep_dir,
+    run_id = tracking.start_sweep_run(store, meta["sweep_id"], meta.get("command", ""), meta.get("grid"), sweep_dir,
                                       meta.get("n_points"), meta.get("mode", "grid"))
-    tracking.end_sweep_run(cfg, run_id, meta.get("status", "KILLED"), {"synced_from": str(sweep_dir)}, files)
+    tracking.end_sweep_run(store, run_id, meta.get("status", "KILLED"), {"synced_from": str(sweep_dir)}, files)
     return run_id
 
 
-def sync_point(cfg: TrackingConfig, record: PointRecord, parent_run_id: Optional[str]) -> Optional[str]:
+def sync_point(store: Store, record: PointRecord, parent_run_id: Optional[str]) -> Optional[str]:
     """One point into the store; returns its run id, or None when the store has it finished already."""
-    found = tracking.point_run(cfg, record.sweep_id, record.job_num, record.point_key)
+    found = tracking.point_run(store, record.sweep_id, record.job_num, record.point_key)
     if found is not None and found[1]:
         return None
     job = JobInfo.read(PointDir(Path(record.output_dir))) or JobInfo(
         record.sweep_id, record.job_num, tuple(record.overrides), Path(record.output_dir), point_key=record.point_key)
     job = dataclasses.replace(job, parent_run_id=parent_run_id)
-    run_id = found[0] if found is not None else tracking.start_point(cfg, job, dict(record.params))
+    run_id = found[0] if found is not None else tracking.start_point(store, job, dict(record.params))
     if run_id is None:  # tracking off
         return None
-    tracking.finish_point(cfg, run_id, record, _artifacts(record), Path(record.output_dir))
+    tracking.finish_point(store, run_id, record, _artifacts(record), Path(record.output_dir))
     return run_id
 
 
-def sync_sweep(cfg: TrackingConfig, sweep_dir: Path, only_pending: bool = False,
+def sync_sweep(store: Store, sweep_dir: Path, only_pending: bool = False,
                parent_run_id: Optional[str] = None) -> Synced:
     """A sweep folder's points into the store (``only_pending``: those its journals say the store lacks). A point
     the store takes now has its journal updated; the store failing again leaves it pending."""
@@ -107,14 +108,14 @@ def sync_sweep(cfg: TrackingConfig, sweep_dir: Path, only_pending: bool = False,
     if not records:
         return done
     try:
-        parent = parent_run_id or _parent(cfg, sweep_dir)
+        parent = parent_run_id or _parent(store, sweep_dir)
     except Exception as exc:  # noqa: BLE001 - the store is still down: everything stays pending
         done.failed += [f"{r.sweep_id} job {r.job_num}: {type(exc).__name__}" for r in records]
         return done
     for i, record in enumerate(records):
         label = f"{record.sweep_id} job {record.job_num}"
         try:
-            run_id = sync_point(cfg, record, parent)
+            run_id = sync_point(store, record, parent)
         except Exception as exc:  # noqa: BLE001 - see above; the rest is not tried (each try waits on the store)
             done.failed += [f"{label}: {type(exc).__name__}",
                             *(f"{r.sweep_id} job {r.job_num}: not tried" for r in records[i + 1:])]
@@ -149,15 +150,16 @@ def main(argv: list[str]) -> int:
     if missing:
         print(f"m9 sync: error: {missing[0]}: not a sweep folder (no m9_sweep.json)", file=sys.stderr)
         return 2
-    total = Synced()
+    total, stores = Synced(), {}
     for sweep in sweeps:
-        cfg = _target(sweep, a.tracking_uri, a.experiment)
+        target = _target(sweep, a.tracking_uri, a.experiment)
+        store = stores.setdefault(target, Store(target))
         try:
-            tracking.init_store(cfg)
+            store.init()
         except Exception as exc:  # noqa: BLE001 - one line for a store that cannot be opened
-            print(f"m9 sync: error: {tracking.store_error(cfg, exc)}", file=sys.stderr)
+            print(f"m9 sync: error: {store.error(exc)}", file=sys.stderr)
             return 3
-        done = sync_sweep(cfg, sweep)
+        done = sync_sweep(store, sweep)
         print(f"[m9] sync {sweep}: {done.line()}", flush=True)
         total.add(done)
     if len(sweeps) > 1:

@@ -7,7 +7,7 @@ import dataclasses
 from collections import Counter
 from typing import Any, Optional
 
-from m9.outcome.boundary import Boundary
+from m9.outcome.ceiling import Boundary
 from m9.outcome.status import Status
 from m9.record.journal import PointRecord, derived_keys
 
@@ -30,15 +30,15 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def swept_knob(entries: list[PointRecord]) -> Optional[str]:
+def swept_knob(records: list[PointRecord]) -> Optional[str]:
     """The numeric config key the sweep varies: one typed on the command line if any, else by priority. A key
     whose value m9 derived (pages sized to ``max_seqs``) follows the knob and is never it, unless typed."""
-    typed = {o.split("=", 1)[0].lstrip("+~") for e in entries for o in e.overrides}
-    derived = set().union(*(derived_keys(e.params) for e in entries)) - typed
-    keys = {k for e in entries for k in e.params if not k.startswith("resolved.")} - derived
+    typed = {o.split("=", 1)[0].lstrip("+~") for e in records for o in e.overrides}
+    derived = set().union(*(derived_keys(e.params) for e in records)) - typed
+    keys = {k for e in records for k in e.params if not k.startswith("resolved.")} - derived
     varying = sorted(
         k for k in keys
-        if all(_numeric(e.params.get(k)) for e in entries) and len({e.params.get(k) for e in entries}) > 1
+        if all(_numeric(e.params.get(k)) for e in records) and len({e.params.get(k) for e in records}) > 1
     )
     ranked = [k for k in KNOB_PRIORITY if k in varying] + [k for k in varying if k not in KNOB_PRIORITY]
     for key in ranked:
@@ -47,9 +47,9 @@ def swept_knob(entries: list[PointRecord]) -> Optional[str]:
     return ranked[0] if ranked else None
 
 
-def knob_value(entry: PointRecord, knob: Optional[str]) -> Any:
+def knob_value(record: PointRecord, knob: Optional[str]) -> Any:
     """The point's value of the swept knob (None without one)."""
-    return entry.params.get(knob) if knob else None
+    return record.params.get(knob) if knob else None
 
 
 def _value_status(points: list[PointRecord]) -> Status:
@@ -57,17 +57,17 @@ def _value_status(points: list[PointRecord]) -> Status:
     return Status.FAIL if Status.FAIL in statuses else Status.REJECTED if Status.REJECTED in statuses else Status.PASS
 
 
-def boundary(entries: list[PointRecord], knob: Optional[str]) -> Boundary:
+def boundary(records: list[PointRecord], knob: Optional[str]) -> Boundary:
     """Stable ceiling, first failure and fast-reject boundary along ``knob`` (points that did not run and were not
     rejected, e.g. ``planned``, say nothing about the boundary and are left out)."""
-    statuses = {e.status for e in entries}
+    statuses = {e.status for e in records}
     plan_only = Status.PLANNED in statuses and statuses <= {Status.PLANNED, Status.REJECTED}
     if plan_only:  # a plan-only sweep: the planner's verdicts are its boundary
-        entries = [e.replace(outcome=dataclasses.replace(e.outcome, status=Status.PASS))
-                   if e.status == Status.PLANNED else e for e in entries]
-    entries = [e for e in entries if e.status in (Status.PASS, Status.FAIL, Status.REJECTED)]
+        records = [e.replace(outcome=dataclasses.replace(e.outcome, status=Status.PASS))
+                   if e.status == Status.PLANNED else e for e in records]
+    records = [e for e in records if e.status in (Status.PASS, Status.FAIL, Status.REJECTED)]
     by_value: dict[Any, list[PointRecord]] = {}
-    for e in entries:
+    for e in records:
         by_value.setdefault(knob_value(e, knob) if knob else e.job_num, []).append(e)
     values = tuple(sorted(by_value))
     status = {v: _value_status(by_value[v]) for v in values}
@@ -78,7 +78,7 @@ def boundary(entries: list[PointRecord], knob: Optional[str]) -> Boundary:
         ceiling = v
     broken = [v for v in values if status[v] != Status.PASS]
     first_broken = broken[0] if broken else None
-    fails = [e for e in entries if e.status == Status.FAIL]
+    fails = [e for e in records if e.status == Status.FAIL]
     rejections = [v for v in values if status[v] == Status.REJECTED]
     reason = next((p.outcome.signature for p in by_value[rejections[0]] if p.status == Status.REJECTED),
                   "") if rejections else ""
@@ -99,36 +99,36 @@ def boundary(entries: list[PointRecord], knob: Optional[str]) -> Boundary:
     )
 
 
-def passing(entries: list[PointRecord], knob: Optional[str]) -> list[PointRecord]:
+def passing(records: list[PointRecord], knob: Optional[str]) -> list[PointRecord]:
     """Passing points in knob order."""
-    ok = [e for e in entries if e.status == Status.PASS]
+    ok = [e for e in records if e.status == Status.PASS]
     return sorted(ok, key=lambda e: (knob_value(e, knob) if knob else e.job_num, e.job_num))
 
 
-def best_point(entries: list[PointRecord]) -> Optional[PointRecord]:
+def best_point(records: list[PointRecord]) -> Optional[PointRecord]:
     """The passing point with the highest ``round_avg_tok_s``."""
-    ok = [e for e in entries if e.status == Status.PASS]
+    ok = [e for e in records if e.status == Status.PASS]
     return max(ok, key=lambda e: e.metrics["round_avg_tok_s"], default=None)
 
 
-def trend_statement(entries: list[PointRecord], knob: Optional[str]) -> str:
+def trend_statement(records: list[PointRecord], knob: Optional[str]) -> str:
     """One sentence on how round time and throughput move across the passing points."""
-    ok = passing(entries, knob)
+    ok = passing(records, knob)
     if not ok:
         return "no passing points"
     times = [e.metrics["round_total_s"] for e in ok]
     tok_s = [e.metrics["round_avg_tok_s"] for e in ok]
-    best = best_point(entries)
+    best = best_point(records)
     span = f"{knob}={knob_value(ok[0], knob)}..{knob_value(ok[-1], knob)}" if knob else f"{len(ok)} points"
     return (f"across {span}: round_total_s {min(times):.3f}-{max(times):.3f}s, round_avg_tok_s "
             f"{tok_s[0]:.1f} -> {tok_s[-1]:.1f} (best {max(tok_s):.1f} at job {best.job_num}"
             + (f", {knob}={knob_value(best, knob)})" if knob else ")"))
 
 
-def prediction_rows(entries: list[PointRecord]) -> list[dict[str, Any]]:
+def prediction_rows(records: list[PointRecord]) -> list[dict[str, Any]]:
     """Predicted vs measured pages and tokens for every point that ran and measured."""
     rows = []
-    for e in entries:
+    for e in records:
         m = e.metrics
         if "pages_in_use" not in m:
             continue
@@ -142,13 +142,13 @@ def prediction_rows(entries: list[PointRecord]) -> list[dict[str, Any]]:
     return rows
 
 
-def summary(entries: list[PointRecord]) -> dict[str, Any]:
+def summary(records: list[PointRecord]) -> dict[str, Any]:
     """The sweep's counts and best point, as recorded on its parent run (its boundary comes from ``boundary`` or,
     for a search, from the search's own answer)."""
-    best = best_point(entries)
-    counts = Counter(e.status for e in entries)
+    best = best_point(records)
+    counts = Counter(e.status for e in records)
     out: dict[str, Any] = {
-        "n_points": len(entries),
+        "n_points": len(records),
         "n_pass": counts.get(Status.PASS, 0),
         "n_fail": counts.get(Status.FAIL, 0),
         "n_rejected": counts.get(Status.REJECTED, 0),

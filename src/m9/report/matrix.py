@@ -8,7 +8,6 @@ from m9.outcome.outcome import Outcome
 from m9.outcome.sla import Condition, misses
 from m9.outcome.status import Status
 from m9.record.journal import PointRecord
-from m9.sweep.answer import SearchAnswer
 
 COLUMNS = ("ID", "overrides", "max_seqs", "mesh", "max_pages", "prompts", "prompt_tokens", "status", "round_total_s",
            "round_avg_tok_s", "notes")
@@ -27,7 +26,7 @@ def status_label(outcome: Outcome) -> str:
     return outcome.status.upper()
 
 
-def _notes(outcome: Outcome, sla: tuple[Condition, ...]) -> str:
+def _notes(outcome: Outcome, sla: tuple[Condition, ...], shared: tuple[str, ...] = ()) -> str:
     parts = [outcome.signature] if outcome.signature else []
     if outcome.status == Status.PASS:
         parts += [f"SLA miss: {m}" for m in misses(sla, outcome.metrics)]
@@ -37,7 +36,7 @@ def _notes(outcome: Outcome, sla: tuple[Condition, ...]) -> str:
         m = outcome.metrics
         parts.append(f"predicted pages_in_use={m['predicted_pages_in_use']} "
                      f"round_total_generated={m['predicted_round_total_generated']}")
-    parts += list(outcome.notes)
+    parts += [n for n in outcome.notes if n not in shared]
     return "; ".join(p.replace("|", "\\|") for p in parts)
 
 
@@ -47,9 +46,9 @@ def roofline_note(metrics) -> str:
             f"{metrics['arith_intensity']:.1f} FLOP/B")
 
 
-def prompt_tokens(entry: PointRecord) -> str:
+def prompt_tokens(record: PointRecord) -> str:
     """Tokens per prompt as planned: ``16``, or ``9-14`` for text prompts of several lengths."""
-    params = entry.params
+    params = record.params
     return str(params.get("resolved.prompt_tokens") or params.get("workload.prompt_len", "-"))
 
 
@@ -61,64 +60,56 @@ def _value(metrics: dict[str, float], key: str, fmt: str) -> str:
     return text
 
 
-def common_overrides(entries: list[PointRecord]) -> list[str]:
+def common_overrides(records: list[PointRecord]) -> list[str]:
     """Overrides every point of a sweep shares (in the first point's order): said once, not in every row."""
-    if len(entries) < 2:
+    if len(records) < 2:
         return []
-    shared = set.intersection(*(set(e.overrides) for e in entries))
-    return [o for o in entries[0].overrides if o in shared]
+    shared = set.intersection(*(set(e.overrides) for e in records))
+    return [o for o in records[0].overrides if o in shared]
 
 
-def row(entry: PointRecord, sla: tuple[Condition, ...] = (), common: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """One point as matrix cells (a pass that misses the SLA says so in its notes; ``common`` overrides are left
-    out of the overrides cell)."""
-    metrics = entry.metrics
-    passed = entry.status == Status.PASS
-    own = [o for o in entry.overrides if o not in common]
+def common_notes(records: list[PointRecord]) -> list[str]:
+    """Notes every point of a sweep has (a warning the planner gives every point): said once, not in every row."""
+    if len(records) < 2:
+        return []
+    shared = set.intersection(*(set(e.outcome.notes) for e in records))
+    return [n for n in records[0].outcome.notes if n in shared]
+
+
+def row(record: PointRecord, sla: tuple[Condition, ...] = (), common: tuple[str, ...] = (),
+        notes: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """One point as matrix cells (a pass that misses the SLA says so in its notes; ``common`` overrides and
+    ``notes`` every point shares are left out of its cells)."""
+    metrics = record.metrics
+    passed = record.status == Status.PASS
+    own = [o for o in record.overrides if o not in common]
     return (
-        str(entry.job_num),
+        str(record.job_num),
         "`" + (" ".join(own) or "default") + "`",
-        _or_dash(entry.max_seqs),
-        _or_dash(entry.mesh),
-        _or_dash(entry.max_pages),  # unsized when the planner refused the point before building its prompts
-        _or_dash(entry.prompts),
-        prompt_tokens(entry),
-        status_label(entry.outcome),
+        or_dash(record.max_seqs),
+        or_dash(record.mesh),
+        or_dash(record.max_pages),  # unsized when the planner refused the point before building its prompts
+        or_dash(record.prompts),
+        prompt_tokens(record),
+        status_label(record.outcome),
         _value(metrics, "round_total_s", "{:.3f}s") if passed else "-",
         _value(metrics, "round_avg_tok_s", "{:.1f}") if passed else "-",
-        _notes(entry.outcome, sla),
+        _notes(record.outcome, sla, notes),
     )
 
 
-def render(entries: list[PointRecord], sla: tuple[Condition, ...] = ()) -> str:
-    """Markdown table of a sweep's points, under a line naming the overrides they all share; with repeats,
-    throughput cells read ``median [min, max]``."""
-    common = tuple(common_overrides(entries))
+def render(records: list[PointRecord], sla: tuple[Condition, ...] = ()) -> str:
+    """Markdown table of a sweep's points, under lines naming the overrides and the notes they all share; with
+    repeats, throughput cells read ``median [min, max]``."""
+    common, notes = tuple(common_overrides(records)), tuple(common_notes(records))
     aligns = ("---", "---", "---:", "---:", "---:", "---:", "---:", "---", "---:", "---:", "---")
     lines = [f"Every point: `{' '.join(common)}`", ""] if common else []
+    lines += [f"Note on every point: {n}" for n in notes] + ([""] if notes else [])
     lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(aligns) + "|"]
-    lines += ["| " + " | ".join(row(e, sla, common)) + " |" for e in entries]
+    lines += ["| " + " | ".join(row(e, sla, common, notes)) + " |" for e in records]
     return "\n".join(lines)
 
 
-def search_table(answer: SearchAnswer) -> str:
-    """A boundary search's answer, one row per search (several rows: the frontier along the outer grid): the
-    ceiling, the first value that was not stable and why (a failure kind, ``sla``, or ``rejected`` by the planner)."""
-    lines = [f"| searched | {answer.knob} ceiling | first not stable | why | signature | trials | planner probes "
-             "(rejected for free) | notes |", "|---|---:|---:|---|---|---:|---:|---|"]
-    for r in answer.rows:
-        b = r.boundary
-        notes = [f"non-monotone: passed at {', '.join(map(str, b.non_monotone))}"] if b.non_monotone else []
-        notes += [f"flaky: {', '.join(map(str, b.flaky))}"] if b.flaky else []
-        notes += ["trial budget exhausted"] if b.exhausted else []
-        failed = b.first_failure is not None
-        cells = [f"`{r.label}`", _or_dash(b.ceiling), _or_dash(b.first_failure if failed else b.first_rejection),
-                 "/".join(sorted(b.failure_kinds)) if failed else str(Status.REJECTED) if b.first_rejection is not None else "-",
-                 (b.failure_signature if failed else b.rejection_reason) or "-", str(r.trials),
-                 f"{r.planner_probes} ({r.rejected_free})", "; ".join(notes)]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines)
-
-
-def _or_dash(value: Any) -> str:
+def or_dash(value: Any) -> str:
+    """A cell: the value, or ``-`` for none."""
     return "-" if value is None else str(value)

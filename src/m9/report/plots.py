@@ -10,7 +10,6 @@ from typing import Any, Optional
 from m9.outcome.status import Status
 from m9.record.journal import PointRecord
 from m9.report.analysis import knob_value
-from m9.sweep.answer import SearchAnswer
 
 _STYLE = {
     Status.PASS: dict(marker="o", color="tab:green", label="pass"),
@@ -20,7 +19,8 @@ _STYLE = {
 }
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot, writing files only."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display, no GUI toolkit
@@ -29,7 +29,8 @@ def _pyplot():
     return plt
 
 
-def _finish(plt, fig, ax, xlabel: str, ylabel: str, title: str, path: Path) -> Path:
+def finish(plt, fig, ax, xlabel: str, ylabel: str, title: str, path: Path) -> Path:
+    """Label, title and save a figure; returns its path."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_ylim(bottom=0)
@@ -42,19 +43,19 @@ def _finish(plt, fig, ax, xlabel: str, ylabel: str, title: str, path: Path) -> P
     return path
 
 
-def _x(entries: list[PointRecord], knob: Optional[str]) -> tuple[list[Any], str]:
-    values = [knob_value(e, knob) for e in entries]
+def _x(records: list[PointRecord], knob: Optional[str]) -> tuple[list[Any], str]:
+    values = [knob_value(e, knob) for e in records]
     if knob is None or len(set(values)) < len(values):
-        return [e.job_num for e in entries], "point (job number)"  # the knob does not tell points apart
+        return [e.job_num for e in records], "point (job number)"  # the knob does not tell points apart
     return values, knob
 
 
-def throughput(entries: list[PointRecord], knob: Optional[str], path: Path, title: str) -> Path:
+def throughput(records: list[PointRecord], knob: Optional[str], path: Path, title: str) -> Path:
     """round_avg_tok_s and decode_avg_tok_s of passing points; failures and rejections marked on the x axis."""
-    plt = _pyplot()
-    xs, xlabel = _x(entries, knob)
+    plt = pyplot()
+    xs, xlabel = _x(records, knob)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    ok = sorted((x, e) for x, e in zip(xs, entries) if e.status == Status.PASS)
+    ok = sorted((x, e) for x, e in zip(xs, records) if e.status == Status.PASS)
     if ok:
         px = [x for x, _ in ok]
         ax.plot(px, [e.metrics["round_avg_tok_s"] for _, e in ok], "-", color="tab:green", alpha=0.6)
@@ -70,95 +71,64 @@ def throughput(entries: list[PointRecord], knob: Optional[str], path: Path, titl
         ax.plot(px, [e.metrics["decode_avg_tok_s"] for _, e in ok], "--", marker=".",
                 color="tab:olive", label="decode_avg_tok_s (pass)")
     for status in (Status.FAIL, Status.REJECTED, Status.PLANNED):
-        bad = [x for x, e in zip(xs, entries) if e.status == status]
+        bad = [x for x, e in zip(xs, records) if e.status == status]
         if bad:
             ax.scatter(bad, [0] * len(bad), zorder=4, clip_on=False, **_STYLE[status])
-    for x, e in zip(xs, entries):
+    for x, e in zip(xs, records):
         if e.status == Status.FAIL:
             ax.annotate(e.outcome.failure_kind, (x, 0), textcoords="offset points", xytext=(0, 9),
                         ha="center", fontsize=8, color="tab:red")
-    return _finish(plt, fig, ax, xlabel, "throughput (tokens/s)", title, path)
+    return finish(plt, fig, ax, xlabel, "throughput (tokens/s)", title, path)
 
 
-def pages(entries: list[PointRecord], knob: Optional[str], path: Path, title: str) -> Path:
+def pages(records: list[PointRecord], knob: Optional[str], path: Path, title: str) -> Path:
     """Measured and predicted pages in use against the cache's capacity (max_pages)."""
-    plt = _pyplot()
-    xs, xlabel = _x(entries, knob)
-    order = sorted(range(len(entries)), key=lambda i: xs[i])
+    plt = pyplot()
+    xs, xlabel = _x(records, knob)
+    order = sorted(range(len(records)), key=lambda i: xs[i])
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    capacity = [entries[i].max_pages if entries[i].max_pages is not None else math.nan for i in order]  # unsized
+    capacity = [records[i].max_pages if records[i].max_pages is not None else math.nan for i in order]  # unsized
     ax.plot([xs[i] for i in order], capacity, ":", marker="_", markersize=22,
             markeredgewidth=2, color="tab:blue", label="capacity (max_pages)")
-    measured = [(xs[i], entries[i]) for i in order if "pages_in_use" in entries[i].metrics]
+    measured = [(xs[i], records[i]) for i in order if "pages_in_use" in records[i].metrics]
     if measured:
         ax.scatter([x for x, _ in measured], [e.metrics["pages_in_use"] for _, e in measured],
                    marker="o", color="tab:green", zorder=3, label="pages_in_use (measured, after decode)")
-    predicted = [(xs[i], entries[i]) for i in order if entries[i].status in (Status.PASS, Status.FAIL)
-                 and entries[i].metrics.get("predicted_pages_in_use")]
+    predicted = [(xs[i], records[i]) for i in order if records[i].status in (Status.PASS, Status.FAIL)
+                 and records[i].metrics.get("predicted_pages_in_use")]
     if predicted:
         ax.scatter([x for x, _ in predicted], [e.metrics["predicted_pages_in_use"] for _, e in predicted],
                    marker="o", facecolors="none", edgecolors="black", s=80, zorder=4, label="predicted pages_in_use")
-    rejected = [(xs[i], entries[i]) for i in order if entries[i].status == Status.REJECTED]
+    rejected = [(xs[i], records[i]) for i in order if records[i].status == Status.REJECTED]
     if rejected:
         ax.scatter([x for x, _ in rejected], [e.metrics.get("pages_required_est", 0) for _, e in rejected],
                    **{**_STYLE[Status.REJECTED], "label": "rejected: estimated need"}, zorder=4)
-    return _finish(plt, fig, ax, xlabel, "KV pages", title, path)
+    return finish(plt, fig, ax, xlabel, "KV pages", title, path)
 
 
 def compare(sweeps: list[tuple[str, list[PointRecord]]], knob: Optional[str], path: Path) -> Path:
     """round_avg_tok_s of several sweeps along the same knob; non-passing points marked on the x axis."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    for (label, entries), color in zip(sweeps, ("tab:green", "tab:purple", "tab:orange", "tab:cyan")):
-        xs, xlabel = _x(entries, knob)
-        ok = sorted((x, e.metrics["round_avg_tok_s"]) for x, e in zip(xs, entries)
+    for (label, records), color in zip(sweeps, ("tab:green", "tab:purple", "tab:orange", "tab:cyan")):
+        xs, xlabel = _x(records, knob)
+        ok = sorted((x, e.metrics["round_avg_tok_s"]) for x, e in zip(xs, records)
                     if e.status == Status.PASS)
         if ok:
             ax.plot([x for x, _ in ok], [y for _, y in ok], "-o", color=color, label=f"{label}: round_avg_tok_s")
-        bad = [x for x, e in zip(xs, entries) if e.status in (Status.FAIL, Status.REJECTED)]
+        bad = [x for x, e in zip(xs, records) if e.status in (Status.FAIL, Status.REJECTED)]
         if bad:
             ax.scatter(bad, [0] * len(bad), marker="X", color=color, s=80, clip_on=False, zorder=4,
                        label=f"{label}: fail / rejected")
-    return _finish(plt, fig, ax, knob or "point (job number)", "throughput (tokens/s)", "Sweep comparison", path)
+    return finish(plt, fig, ax, knob or "point (job number)", "throughput (tokens/s)", "Sweep comparison", path)
 
 
-def frontier(answer: SearchAnswer, path: Path, title: str) -> Path:
-    """The searched knob's ceiling and first failure for each point of the outer grid (a 2-D boundary)."""
-    plt = _pyplot()
-    rows = answer.rows
-    settings = [dict(o.split("=", 1) for o in r.overrides if "=" in o) for r in rows]
-    varying = [k for k in settings[0] if len({s.get(k) for s in settings}) > 1]
-    try:
-        xs = [float(s[varying[0]]) for s in settings] if len(varying) == 1 else None
-    except ValueError:
-        xs = None
-    xlabel = varying[0] if xs is not None else "outer grid point"
-    xs = xs if xs is not None else list(range(len(rows)))
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    ok = [(x, r.boundary.ceiling) for x, r in zip(xs, rows) if r.boundary.ceiling is not None]
-    if ok:
-        ax.plot([x for x, _ in ok], [y for _, y in ok], "-o", color="tab:green", label=f"ceiling (stable {answer.knob})")
-    bad = [(x, r.boundary.first_failure, "/".join(sorted(r.boundary.failure_kinds))) if r.boundary.first_failure
-           is not None else (x, r.boundary.first_rejection, str(Status.REJECTED)) for x, r in zip(xs, rows)]
-    bad = [b for b in bad if b[1] is not None]
-    if bad:
-        ax.scatter([x for x, _, _ in bad], [y for _, y, _ in bad], marker="x", color="tab:red", s=60, zorder=4,
-                   label="first failure or rejection")
-        for x, y, kind in bad:
-            ax.annotate(f"{y}: {kind}", (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8,
-                        color="tab:red")
-    if xlabel == "outer grid point":
-        ax.set_xticks(xs, [r.label for r in rows], rotation=20, ha="right", fontsize=7)
-    ax.margins(x=0.1, y=0.15)  # room for the failure labels
-    return _finish(plt, fig, ax, xlabel, answer.knob, title, path)
-
-
-def throughput_frontier(entries: list[PointRecord], knob: Optional[str], path: Path, title: str) -> Path:
+def throughput_frontier(records: list[PointRecord], knob: Optional[str], path: Path, title: str) -> Path:
     """Total decode throughput against what each sequence gets, one mark per passing point, labelled with its
     knob value: the trade a serving engine makes between batch throughput and per-user speed."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    ok = sorted((((knob_value(e, knob) if knob else e.job_num), e.metrics) for e in entries
+    ok = sorted((((knob_value(e, knob) if knob else e.job_num), e.metrics) for e in records
                  if e.status == Status.PASS and "per_seq_tok_s" in e.metrics),
                 key=lambda pair: pair[0])  # repeated values (a search's confirmations) keep their order
     if ok:
@@ -169,5 +139,5 @@ def throughput_frontier(entries: list[PointRecord], knob: Optional[str], path: P
             ax.annotate(str(value), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
     ax.set_xlim(left=0)
     ax.margins(x=0.1, y=0.15)
-    return _finish(plt, fig, ax, "per-sequence decode (tokens/s per sequence)", "total decode (tokens/s)", title,
+    return finish(plt, fig, ax, "per-sequence decode (tokens/s per sequence)", "total decode (tokens/s)", title,
                    path)

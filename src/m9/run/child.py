@@ -9,11 +9,9 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
-from typing import Optional
 
 from m9.config import M9Config
-from m9.run.protocol import FAULT_ENV
+from m9.protocol import ChildExit
 
 WORKER_MODULE = "m9.engine.worker"
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -26,32 +24,6 @@ except (OSError, AttributeError):  # not Linux: the parent's own cleanup still a
 
 _CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 _DEVICE_COUNT = "--xla_force_host_platform_device_count"
-
-
-@dataclass(frozen=True)
-class ChildExit:
-    """How the engine child ended, as the parent saw it."""
-
-    returncode: Optional[int]
-    """Exit status (negative: killed by that signal)."""
-    peak_rss_bytes: int = 0
-    """Largest resident size the parent observed."""
-    timed_out_s: Optional[float] = None
-    """Set when the parent killed the child at ``trial.timeout_s``."""
-    memory_kill: Optional[str] = None
-    """Set when the parent killed the child past ``trial.memory_limit_gb``."""
-    lingered_s: Optional[float] = None
-    """Set when the child wrote its result but did not exit, and was killed that many seconds later."""
-    peer_gone: Optional[str] = None
-    """Set when the parent killed the child because a peer process of the point stopped answering (why)."""
-
-
-def fault_gate(cfg: M9Config, environ=os.environ) -> Optional[str]:
-    """Why this point may not start an engine child, or None: ``trial.inject_fault`` is for m9's own tests and runs
-    only where the environment says so, so that a stray override cannot crash a sweep's points."""
-    if cfg.trial.inject_fault is not None and environ.get(FAULT_ENV) != "1":
-        return f"trial.inject_fault={cfg.trial.inject_fault} is for m9's own tests and needs {FAULT_ENV}=1"
-    return None
 
 
 def child_env(cfg: M9Config) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """The files a point leaves, and where: one type for a point's directory, one for a trial's.
 
-    <point>/                     PointDir: job.json (who it is), m9_config.json, outcome.json (the journal entry)
+    <point>/                     PointDir: job.json (who it is), m9_config.json, record.json (the journal entry)
       [repeat_<i>/ | rank_<k>/]  a trial of a repeated point / the trial of process k of a multi-process point
         request.json             TrialRequest, written by the parent before the child starts the trial
         progress.jsonl           IterationEvent / RoundEvent lines, appended by the child while it decodes
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from m9.run.protocol import TrialRequest, TrialResult
+from m9.protocol import TrialRequest, TrialResult
 
 
 def write_json(path: Path, data: Any) -> Path:
@@ -144,9 +144,9 @@ class PointDir:
         return self.path / "m9_config.json"
 
     @property
-    def entry(self) -> Path:
+    def record(self) -> Path:
         """The point's journal entry (``PointRecord``): its canonical record."""
-        return self.path / "outcome.json"
+        return self.path / "record.json"
 
     @property
     def rank_outcome(self) -> Path:

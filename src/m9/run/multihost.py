@@ -1,9 +1,10 @@
-"""A point run as several processes (SLURM tasks, one per host): who this process is, how the processes watch each
-other, and how process 0, which alone records, learns how every other process's trial went.
+"""A point run as several processes (one per host: SLURM tasks, say): how the processes watch each other, and how
+process 0, which alone records, learns how every other process's trial went. Which process this is comes from the
+launcher that started it (``JobInfo.rank``, ``JobInfo.processes``).
 
 Each process runs the same trial in its own engine child, and the children form one JAX distributed runtime
-(``jax.distributed.initialize`` reads the SLURM step's environment; gloo collectives on CPU), in one of two modes
-(``mesh.hosts``): ``replicas``, host-data-parallel as Levanter's multi-host sampler runs them (every process holds
+(``jax.distributed.initialize`` reads the launcher's environment, a SLURM step's; gloo collectives on CPU), in one
+of two modes (``mesh.hosts``): ``replicas``, host-data-parallel as Levanter's multi-host sampler runs them (every process holds
 the model and its own KV pages on its local devices, so no process's decode waits on another's; the runtime still
 ends every process some time after one dies), or ``global``, one mesh over every process's devices (one model, one
 KV cache; every process calls the same jitted functions on identical requests, which the engine checks, and a
@@ -25,25 +26,15 @@ import dataclasses
 import json
 import os
 import time
-
 from pathlib import Path
 from typing import Optional
 
 from m9.outcome.outcome import Outcome
 from m9.outcome.status import FailureKind, Status
+from m9.protocol import INIT_TIMEOUT_S, SILENCE_S
 from m9.run.files import PointDir, write_json
-from m9.run.protocol import INIT_TIMEOUT_S, SILENCE_S
 
 _POLL_S = 0.5
-
-
-def processes() -> tuple[int, int]:
-    """(this process's rank, the number of processes) of the point: a SLURM step's task id and task count, or
-    (0, 1) outside a multi-task step."""
-    count = int(os.environ.get("SLURM_STEP_NUM_TASKS") or os.environ.get("SLURM_NTASKS") or 1)
-    if count <= 1 or "SLURM_STEP_ID" not in os.environ:
-        return 0, 1
-    return int(os.environ.get("SLURM_PROCID", 0)), count
 
 
 def _mtime(path: Path) -> Optional[float]:

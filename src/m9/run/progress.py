@@ -2,8 +2,8 @@
 (round, decode iteration, tokens so far, tok/s). Silent when stdout is not a terminal (log files, CI, SLURM), and
 with M9_PROGRESS=0.
 
-The display lives in the process that runs the points one after another (the basic launcher's); a point run by a
-remote launcher shows only its own trial line, in its own log, which is no terminal.
+The display lives in the session of the process that runs the points one after another (the basic launcher's); a
+point run by a remote launcher shows only its own trial line, in its own log, which is no terminal.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any, Optional
 
-from m9.run.protocol import IterationEvent, ProgressEvent
+from m9.protocol import IterationEvent, ProgressEvent
 
 
 def _enabled() -> bool:
@@ -26,6 +26,7 @@ class Display:
         self.enabled = _enabled() if enabled is None else enabled
         self.total = total_points
         self.counts: dict[str, int] = {}
+        self.said: set[str] = set()
         self._progress = None
         if not self.enabled:
             return
@@ -67,45 +68,14 @@ class Display:
             tally = " ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
             self._progress.update(self._sweep, advance=1, detail=tally)
 
+    def warn_once(self, text: str) -> None:
+        """``[m9] warning: text``, once: a sweep's points that share a warning print it once."""
+        if text not in self.said:
+            self.said.add(text)
+            print(f"[m9] warning: {text}", flush=True)
+
     def close(self) -> None:
         """Stop drawing."""
         if self._progress:
             self._progress.stop()
             self._progress = None
-
-
-_current: Optional[Display] = None
-
-
-def open_display(total_points: Optional[int]) -> Display:
-    """The sweep's display, shared with the points this process runs."""
-    global _current
-    close_display()
-    _current = Display(total_points)
-    return _current
-
-
-def current() -> Display:
-    """The open display, or a trial-only one for a point run on its own."""
-    global _current
-    if _current is None:
-        _current = Display(1)
-    return _current
-
-
-def close_display() -> None:
-    """Stop and forget the display."""
-    global _current
-    if _current is not None:
-        _current.close()
-        _current = None
-
-
-_said: set[str] = set()
-
-
-def warn_once(text: str) -> None:
-    """``[m9] warning: text``, once per process: a sweep's points that share a warning print it once."""
-    if text not in _said:
-        _said.add(text)
-        print(f"[m9] warning: {text}", flush=True)

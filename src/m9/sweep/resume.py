@@ -12,10 +12,10 @@ import dataclasses
 from pathlib import Path
 from typing import Optional
 
-from m9.config import TrackingConfig
 from m9.outcome.outcome import Outcome
 from m9.outcome.status import Status
 from m9.record import tracking
+from m9.record.tracking import Store
 from m9.record.journal import PointRecord, read_record, write_record
 from m9.record.provenance import JobInfo
 from m9.run.files import PointDir
@@ -24,19 +24,19 @@ from m9.run.files import PointDir
 class FinishedPoints:
     """Points already measured, by key."""
 
-    def __init__(self, cfg: TrackingConfig, sweeps_root: Path, enabled: bool = True):
-        self.cfg, self.sweeps_root, self.enabled = cfg, sweeps_root, enabled
+    def __init__(self, store: Store, sweeps_root: Path, enabled: bool = True):
+        self.store, self.sweeps_root, self.enabled = store, sweeps_root, enabled
         self._journals: Optional[dict[str, PointRecord]] = None
 
     def find(self, key: str) -> Optional[PointRecord]:
         """The finished point with this key, or None (always None when resuming is off)."""
         if not self.enabled or not key:
             return None
-        if self.cfg.backend != "none":
-            found = tracking.find_point(self.cfg, key)
+        if self.store.enabled:
+            found = tracking.find_point(self.store, key)
             if found is None:
                 return None
-            journal = PointDir(Path(found.output_dir)).entry  # the complete record, when its directory is still there
+            journal = PointDir(Path(found.output_dir)).record  # the complete record, when its directory is still there
             if journal.exists():
                 on_disk = _read(journal)
                 if on_disk is not None and on_disk.point_key == key:
@@ -48,7 +48,7 @@ class FinishedPoints:
         if self._journals is None:
             self._journals = {}
             for folder in sorted(p for p in self.sweeps_root.glob("*/*") if p.is_dir()):
-                record = _read(PointDir(folder).entry)
+                record = _read(PointDir(folder).record)
                 if record is not None and record.point_key and record.status != Status.PLANNED:
                     self._journals[record.point_key] = record
         return self._journals

@@ -6,7 +6,7 @@ flattened resolved config plus ``resolved.*``, metrics the measurements and pred
 provenance. A single point without a sweep is a top-level point run. The store and experiment are created once, up
 front: parallel jobs on a fresh sqlite file race on schema creation.
 
-    store    the client, the store's URI and experiment, one line for a store that cannot be opened
+    store    ``Store``: one store and experiment as a process talks to it (client, experiment, UI link, errors)
     runs     sweep and point runs: open, finish, kill, reap what a killed process left RUNNING
     live     a running point's step series
     read     sweeps and points read back as records
@@ -15,22 +15,21 @@ front: parallel jobs on a fresh sqlite file race on schema creation.
 from m9.record.tracking.live import LiveSeries
 from m9.record.tracking.read import find_point, find_sweep, load_points
 from m9.record.tracking.runs import (
-                                     end_sweep_run,
-                                     finish_point,
-                                     incomplete_sweeps,
-                                     job_run,
-                                     kill_point,
-                                     log_artifacts,
-                                     point_run,
-                                     reap_stale_sweeps,
-                                     record_point,
-                                     start_point,
-                                     set_pending,
-                                     start_sweep_run,
+    end_sweep_run,
+    finish_point,
+    incomplete_sweeps,
+    job_run,
+    kill_point,
+    log_artifacts,
+    point_run,
+    reap_stale_sweeps,
+    record_point,
+    set_pending,
+    start_point,
+    start_sweep_run,
 )
-from m9.record.tracking.store import DEFAULT_DB, init_store, resolve_uri, store_error, ui_hint, ui_link
+from m9.record.tracking.store import DEFAULT_DB, Store, resolve_uri
 
-__all__ = ["DEFAULT_DB", "LiveSeries", "end_sweep_run", "find_point", "find_sweep", "finish_point",
-           "incomplete_sweeps", "init_store", "set_pending",
-           "job_run", "kill_point", "load_points", "log_artifacts", "point_run", "reap_stale_sweeps", "record_point",
-           "resolve_uri", "start_point", "start_sweep_run", "store_error", "ui_hint", "ui_link"]
+__all__ = ["DEFAULT_DB", "LiveSeries", "Store", "end_sweep_run", "find_point", "find_sweep", "finish_point",
+           "incomplete_sweeps", "job_run", "kill_point", "load_points", "log_artifacts", "point_run",
+           "reap_stale_sweeps", "record_point", "resolve_uri", "set_pending", "start_point", "start_sweep_run"]

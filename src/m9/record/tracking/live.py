@@ -6,9 +6,8 @@ import sys
 import time
 from typing import Any
 
-from m9.config import TrackingConfig
-from m9.record.tracking.store import client
-from m9.run.protocol import IterationEvent, ProgressEvent, RoundEvent
+from m9.record.tracking.store import Store
+from m9.protocol import IterationEvent, ProgressEvent, RoundEvent
 
 
 class LiveSeries:
@@ -16,8 +15,8 @@ class LiveSeries:
     ``iters/round``; per round ``rounds/*``. Batched (one write every ``every_s``); a store error turns it off with
     one warning, never the trial."""
 
-    def __init__(self, cfg: TrackingConfig, run_id: str, every_s: float = 2.0):
-        self.client, self.run_id, self.every_s = client(cfg), run_id, every_s
+    def __init__(self, store: Store, run_id: str, every_s: float = 2.0):
+        self.client, self.run_id, self.every_s = store.client, run_id, every_s
         self.pending: list[Any] = []
         self.step = 0
         self.last = time.monotonic()

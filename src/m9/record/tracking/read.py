@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from m9.config import TrackingConfig
 from m9.outcome.outcome import Outcome
 from m9.outcome.status import FailureKind, Status
 from m9.record.journal import PointRecord
-from m9.record.tracking.store import client, experiment_id_of, param_value
+from m9.record.tracking.store import Store, param_value
 
 
-def find_sweep(cfg: TrackingConfig, ref: Optional[str] = None) -> Optional[dict[str, Any]]:
+def find_sweep(store: Store, ref: Optional[str] = None) -> Optional[dict[str, Any]]:
     """The parent run of a sweep by sweep id or run id (None: the latest sweep), as a dict; None if not found."""
-    mlflow, experiment_id = client(cfg), experiment_id_of(cfg)
+    mlflow, experiment_id = store.client, store.experiment_id()
     if experiment_id is None:
         return None
     if ref and "'" in ref:
@@ -33,19 +32,19 @@ def find_sweep(cfg: TrackingConfig, ref: Optional[str] = None) -> Optional[dict[
             "tags": dict(run.data.tags), "metrics": dict(run.data.metrics)}
 
 
-def load_points(cfg: TrackingConfig, parent: dict[str, Any]) -> list[PointRecord]:
+def load_points(store: Store, parent: dict[str, Any]) -> list[PointRecord]:
     """The records of a sweep's points (``parent`` from ``find_sweep``), rebuilt from their runs."""
-    runs = client(cfg).search_runs([parent["experiment_id"]], f"tags.mlflow.parentRunId = '{parent['run_id']}'",
+    runs = store.client.search_runs([parent["experiment_id"]], f"tags.mlflow.parentRunId = '{parent['run_id']}'",
                                    max_results=5000)
     return sorted((point_record(run) for run in runs if run.data.tags.get("status")), key=lambda r: r.job_num)
 
 
-def find_point(cfg: TrackingConfig, key: str) -> Optional[PointRecord]:
+def find_point(store: Store, key: str) -> Optional[PointRecord]:
     """The record of the newest finished point run with this ``point_key``, or None."""
-    experiment_id = experiment_id_of(cfg)
+    experiment_id = store.experiment_id()
     if experiment_id is None or not key.isalnum():
         return None
-    runs = client(cfg).search_runs([experiment_id], f"tags.kind = 'point' and tags.point_key = '{key}'",
+    runs = store.client.search_runs([experiment_id], f"tags.kind = 'point' and tags.point_key = '{key}'",
                                    order_by=["attributes.start_time DESC"], max_results=50)
     done = [r for r in runs if r.info.status in ("FINISHED", "FAILED") and r.data.tags.get("status")]
     return point_record(done[0]) if done else None  # a RUNNING or KILLED run has no outcome

@@ -8,50 +8,42 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from m9.config import TrackingConfig
 from m9.outcome.status import Status
 from m9.record.journal import PointRecord
 from m9.record.provenance import JobInfo, process_gone, process_identity, short_name, versions
-from m9.record.tracking.store import (
-    PARAM_MAX,
-    TAG_MAX,
-    client,
-    experiment_id_of,
-    init_store,
-    text,
-)
+from m9.record.tracking.store import PARAM_MAX, TAG_MAX, Store, text
 
 
 def _tags(values: dict[str, Any]):
     return {k: text(v, TAG_MAX) for k, v in values.items() if v != ""}
 
 
-def start_sweep_run(cfg: TrackingConfig, sweep_id: str, command: str, grid: Optional[list[list[str]]],
+def start_sweep_run(store: Store, sweep_id: str, command: str, grid: Optional[list[list[str]]],
                     output_dir: Path, n_points: Optional[int] = None, mode: str = "grid") -> str:
     """Open the sweep's parent run; returns its id. It names the launching process, so that a later sweep can tell
     a sweep that is still running from one whose process was killed (see :func:`reap_stale_sweeps`)."""
-    experiment_id = init_store(cfg)
+    experiment_id = store.init()
     tags = {"mlflow.runName": sweep_name(command, mode, sweep_id), "kind": "sweep", "sweep_id": sweep_id,
             "command": command,
             "n_points": str(n_points) if n_points else "", "output_dir": str(output_dir), "mode": mode,
             "launcher_process": process_identity(), **versions()}
-    run = client(cfg).create_run(experiment_id, tags=_tags(tags))
+    run = store.client.create_run(experiment_id, tags=_tags(tags))
     if grid:
-        client(cfg).log_text(run.info.run_id, json.dumps(grid, indent=1), "grid.json")
+        store.client.log_text(run.info.run_id, json.dumps(grid, indent=1), "grid.json")
     return run.info.run_id
 
 
-def end_sweep_run(cfg: TrackingConfig, run_id: str, status: str, summary: dict[str, Any],
+def end_sweep_run(store: Store, run_id: str, status: str, summary: dict[str, Any],
                   artifacts: list[Path] = ()) -> None:
     """Close the parent run with ``FINISHED``/``FAILED``/``KILLED`` and the sweep's summary."""
-    mlflow = client(cfg)
+    mlflow = store.client
     try:
         for key, value in summary.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 mlflow.log_metric(run_id, key, float(value))
             elif value is not None:
                 mlflow.set_tag(run_id, key, text(value, TAG_MAX))
-        log_artifacts(cfg, run_id, artifacts)
+        log_artifacts(store, run_id, artifacts)
     finally:
         if status != "FINISHED":  # points cut off with their sweep must not stay RUNNING either
             _kill_running_children(mlflow, mlflow.get_run(run_id).info.experiment_id, run_id)
@@ -71,18 +63,18 @@ def _kill_running_children(mlflow: Any, experiment_id: str, run_id: str) -> None
         mlflow.set_terminated(child.info.run_id, status="KILLED")
 
 
-def log_artifacts(cfg: TrackingConfig, run_id: str, paths: list[Path], base: Optional[Path] = None) -> None:
+def log_artifacts(store: Store, run_id: str, paths: list[Path], base: Optional[Path] = None) -> None:
     """Attach files that exist to a run; a file in a subfolder of ``base`` keeps that folder (``repeat_1/...``)."""
     for path in map(Path, paths):
         if path.exists():
             folder = path.parent.relative_to(base).as_posix() if base and path.parent.is_relative_to(base) else "."
-            client(cfg).log_artifact(run_id, str(path), artifact_path=None if folder == "." else folder)
+            store.client.log_artifact(run_id, str(path), artifact_path=None if folder == "." else folder)
 
 
-def start_point(cfg: TrackingConfig, job: JobInfo, params: dict[str, Any]) -> Optional[str]:
+def start_point(store: Store, job: JobInfo, params: dict[str, Any]) -> Optional[str]:
     """Create a point's run, RUNNING, with its identity tags and its params, before its trial starts (so the UI
     shows it while it runs); returns its id (None when tracking is off)."""
-    if cfg.backend == "none":
+    if not store.enabled:
         return None
     from mlflow.entities import Param
 
@@ -99,18 +91,18 @@ def start_point(cfg: TrackingConfig, job: JobInfo, params: dict[str, Any]) -> Op
     }
     if job.parent_run_id:
         tags["mlflow.parentRunId"] = job.parent_run_id
-        earlier = job_run(cfg, job)
+        earlier = job_run(store, job)
         if earlier is not None:  # the same job again (requeued after a preemption): one point, one run
-            client(cfg).update_run(earlier, status="RUNNING")
+            store.client.update_run(earlier, status="RUNNING")
             return earlier
-    run = client(cfg).create_run(init_store(cfg), tags=_tags(tags))
+    run = store.client.create_run(store.init(), tags=_tags(tags))
     entries = [Param(k, text(v, PARAM_MAX)) for k, v in sorted(params.items())]
     for start in range(0, len(entries), 100):  # MLflow takes at most 100 params per batch
-        client(cfg).log_batch(run.info.run_id, params=entries[start : start + 100])
+        store.client.log_batch(run.info.run_id, params=entries[start : start + 100])
     return run.info.run_id
 
 
-def finish_point(cfg: TrackingConfig, run_id: str, record: PointRecord, artifacts: list[Path],
+def finish_point(store: Store, run_id: str, record: PointRecord, artifacts: list[Path],
                  base: Optional[Path] = None) -> str:
     """Land a point's outcome on its run: status and failure tags, metrics, each repeat as steps, artifacts; then
     close it (FAILED for a failed point, else FINISHED). The tags hold what ``read`` needs to rebuild the record."""
@@ -137,39 +129,39 @@ def finish_point(cfg: TrackingConfig, run_id: str, record: PointRecord, artifact
     metrics += [Metric(f"repeat_{k}", float(v), now_ms, step)  # each repeat as a step: its spread in the UI's charts
                 for step, trial in enumerate(outcome.repeats) for k, v in sorted(trial.items())
                 if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    client(cfg).log_batch(run_id, tags=[RunTag(k, v) for k, v in _tags(tags).items()])
+    store.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in _tags(tags).items()])
     for start in range(0, len(metrics), 1000):
-        client(cfg).log_batch(run_id, metrics=metrics[start : start + 1000])
-    log_artifacts(cfg, run_id, artifacts, base)
-    client(cfg).set_terminated(run_id, status="FAILED" if outcome.status == Status.FAIL else "FINISHED")
+        store.client.log_batch(run_id, metrics=metrics[start : start + 1000])
+    log_artifacts(store, run_id, artifacts, base)
+    store.client.set_terminated(run_id, status="FAILED" if outcome.status == Status.FAIL else "FINISHED")
     return run_id
 
 
-def record_point(cfg: TrackingConfig, job: JobInfo, record: PointRecord, artifacts: list[Path],
+def record_point(store: Store, job: JobInfo, record: PointRecord, artifacts: list[Path],
                  base: Optional[Path] = None) -> Optional[str]:
     """A point that had no live phase (rejected, planned-then-recorded): its run in one go."""
-    run_id = start_point(cfg, job, dict(record.params))
-    return finish_point(cfg, run_id, record, artifacts, base) if run_id else None
+    run_id = start_point(store, job, dict(record.params))
+    return finish_point(store, run_id, record, artifacts, base) if run_id else None
 
 
-def job_run(cfg: TrackingConfig, job: JobInfo) -> Optional[str]:
+def job_run(store: Store, job: JobInfo) -> Optional[str]:
     """The run a sweep's job opened for its point and never finished (its process was killed, or the job was
     requeued), or None."""
     if not job.parent_run_id:
         return None
-    runs = client(cfg).search_runs(
-        [init_store(cfg)], f"tags.mlflow.parentRunId = '{job.parent_run_id}' and tags.job_num = '{job.job_num}'",
+    runs = store.client.search_runs(
+        [store.init()], f"tags.mlflow.parentRunId = '{job.parent_run_id}' and tags.job_num = '{job.job_num}'",
         max_results=10)
     unfinished = [r for r in runs if "status" not in r.data.tags]  # a finished point carries its status tag
     return unfinished[0].info.run_id if unfinished else None
 
 
-def point_run(cfg: TrackingConfig, sweep_id: str, job_num: int, key: str) -> Optional[tuple[str, bool]]:
+def point_run(store: Store, sweep_id: str, job_num: int, key: str) -> Optional[tuple[str, bool]]:
     """A sweep's point in the store: its run id and whether it is finished (holds its outcome), or None."""
     if "'" in sweep_id or not key.isalnum():
         return None
-    runs = client(cfg).search_runs(
-        [init_store(cfg)], f"tags.kind = 'point' and tags.sweep_id = '{sweep_id}' and tags.job_num = '{job_num}'",
+    runs = store.client.search_runs(
+        [store.init()], f"tags.kind = 'point' and tags.sweep_id = '{sweep_id}' and tags.job_num = '{job_num}'",
         max_results=10)
     mine = [r for r in runs if r.data.tags.get("point_key") == key]
     finished = [r for r in mine if "status" in r.data.tags]
@@ -177,30 +169,30 @@ def point_run(cfg: TrackingConfig, sweep_id: str, job_num: int, key: str) -> Opt
     return None if best is None else (best.info.run_id, bool(finished))
 
 
-def kill_point(cfg: TrackingConfig, run_id: str) -> None:
+def kill_point(store: Store, run_id: str) -> None:
     """Close a point's run as KILLED: its trial was interrupted and left no outcome."""
-    client(cfg).set_terminated(run_id, status="KILLED")
+    store.client.set_terminated(run_id, status="KILLED")
 
 
-def incomplete_sweeps(cfg: TrackingConfig) -> list[tuple[str, Path]]:
+def incomplete_sweeps(store: Store) -> list[tuple[str, Path]]:
     """Sweeps that ended with points the store did not take (``store_pending > 0``): run id and folder."""
-    experiment_id = experiment_id_of(cfg)
+    experiment_id = store.experiment_id()
     if experiment_id is None:
         return []
-    runs = client(cfg).search_runs([experiment_id], "tags.kind = 'sweep' and metrics.store_pending > 0",
+    runs = store.client.search_runs([experiment_id], "tags.kind = 'sweep' and metrics.store_pending > 0",
                                    max_results=100)
     return [(r.info.run_id, Path(r.data.tags.get("output_dir", ""))) for r in runs]
 
 
-def set_pending(cfg: TrackingConfig, run_id: str, n: int) -> None:
+def set_pending(store: Store, run_id: str, n: int) -> None:
     """How many of a sweep's points the store still lacks."""
-    client(cfg).log_metric(run_id, "store_pending", float(n))
+    store.client.log_metric(run_id, "store_pending", float(n))
 
 
-def reap_stale_sweeps(cfg: TrackingConfig) -> list[dict[str, str]]:
+def reap_stale_sweeps(store: Store) -> list[dict[str, str]]:
     """Close as KILLED every sweep run (and its running point runs) left RUNNING by a launching process of this host
     that no longer exists: a SIGKILLed sweep cannot close its own record. Returns the reaped runs' tags."""
-    mlflow, experiment_id = client(cfg), experiment_id_of(cfg)
+    mlflow, experiment_id = store.client, store.experiment_id()
     if experiment_id is None:
         return []
     reaped = []

@@ -1,8 +1,9 @@
-"""The tracking store: its URI, one client per store and process, the experiment, and how values become text."""
+"""The tracking store: ``Store``, one store and experiment as a process talks to it (its URI, MLflow's client, the
+experiment's id, one line for a store that cannot be opened, the UI's link), and how values become text. A process
+keeps its stores in its session (``m9.session``): one client per store, the experiment looked up once."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from pathlib import Path
@@ -18,15 +19,12 @@ DEFAULT_DB = Path("outputs") / "mlflow.db"
 PARAM_MAX = 6000  # MLflow's cap on a param value (chars)
 TAG_MAX = 5000
 _EXPERIMENT_KIND = "mlflow.experimentKind"
-# MLflow retries a failing HTTP request 7 times with exponential backoff (minutes) by default: a store that dies
-# mid-sweep would stall every point that long. Users' own settings win.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-
-
-def store_error(cfg: TrackingConfig, exc: BaseException) -> str:
-    """One line for a store that could not be opened, credentials masked."""
-    return redact(f"tracking store {resolve_uri(cfg)}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
+UI_DEFAULT = "http://127.0.0.1:5000"
+"""Where ``mlflow ui`` serves a local store."""
+_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+"""MLflow retries a failing HTTP request 7 times with exponential backoff (minutes) by default: a server that dies
+mid-sweep would stall every point that long. Set for this process (and the jobs it starts) when a server's store is
+opened; users' own settings win."""
 
 
 def resolve_uri(cfg: TrackingConfig) -> str:
@@ -45,88 +43,93 @@ def _artifact_location(uri: str) -> Optional[str]:
     return None
 
 
-def client(cfg: TrackingConfig):
-    """The store's MLflow client."""
-    return _client_for(resolve_uri(cfg))
+class Store:
+    """One tracking store and experiment (``tracking.*``), as this process talks to it."""
 
+    def __init__(self, cfg: TrackingConfig):
+        self.cfg = cfg
+        self.uri = resolve_uri(cfg)
+        self.enabled = cfg.backend != "none"
+        """False with ``tracking=none``: nothing is recorded."""
+        self._client = None
+        self._experiment_id: Optional[str] = None
+        self._checked = False
 
-@functools.lru_cache(maxsize=8)
-def _client_for(uri: str):
-    # One client per store and process: a sqlite store's client opens its database engine once, not per call.
-    from mlflow.tracking import MlflowClient
+    @property
+    def client(self):
+        """MLflow's client for this store, made once (a sqlite store's client opens its database engine once)."""
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=uri)
+            if urlparse(self.uri).scheme in ("http", "https"):
+                for key, value in _HTTP_DEFAULTS.items():
+                    os.environ.setdefault(key, value)
+            self._client = MlflowClient(tracking_uri=self.uri)
+        return self._client
 
-
-_EXPERIMENT_IDS: dict[tuple[str, str], str] = {}
-
-
-def init_store(cfg: TrackingConfig) -> Optional[str]:
-    """Create the store's schema and the experiment if missing; returns the experiment id (None when disabled).
-    Looked up once per process and store."""
-    if cfg.backend == "none":
-        return None
-    uri = resolve_uri(cfg)
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    if (uri, cfg.experiment) not in _EXPERIMENT_IDS:
-        check_reachable(uri)
-    experiment_id = experiment_id_of(cfg)
-    if experiment_id is None:  # MLflow 3's UI opens an experiment on its GenAI overview unless it holds model runs
-        experiment_id = client(cfg).create_experiment(cfg.experiment, artifact_location=_artifact_location(uri),
-                                                      tags={_EXPERIMENT_KIND: "custom_model_development"})
-        _EXPERIMENT_IDS[uri, cfg.experiment] = experiment_id
-    return experiment_id
-
-
-def experiment_id_of(cfg: TrackingConfig) -> Optional[str]:
-    """The experiment's id, None if it does not exist (yet)."""
-    key = (resolve_uri(cfg), cfg.experiment)
-    if key not in _EXPERIMENT_IDS:
-        experiment = client(cfg).get_experiment_by_name(cfg.experiment)
-        if experiment is None:
+    def init(self) -> Optional[str]:
+        """Create the store's schema and the experiment if missing; returns the experiment id (None when tracking is
+        off). A server is probed first, once (``probe``): MLflow's own client retries a dead one for minutes."""
+        if not self.enabled:
             return None
-        _EXPERIMENT_IDS[key] = experiment.experiment_id
-    return _EXPERIMENT_IDS[key]
+        if self.uri.startswith("sqlite:///"):
+            Path(self.uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        if not self._checked:
+            check_reachable(self.uri)
+            self._checked = True
+        if self.experiment_id() is None:  # MLflow 3's UI opens an experiment on its GenAI overview unless it holds
+            self._experiment_id = self.client.create_experiment(  # model runs
+                self.cfg.experiment, artifact_location=_artifact_location(self.uri),
+                tags={_EXPERIMENT_KIND: "custom_model_development"})
+        return self._experiment_id
 
+    def experiment_id(self) -> Optional[str]:
+        """The experiment's id, None if it does not exist (yet)."""
+        if self._experiment_id is None:
+            experiment = self.client.get_experiment_by_name(self.cfg.experiment)
+            self._experiment_id = experiment.experiment_id if experiment is not None else None
+        return self._experiment_id
 
-UI_DEFAULT = "http://127.0.0.1:5000"  # where ``mlflow ui`` serves a local store
+    def error(self, exc: BaseException) -> str:
+        """One line for a store that could not be opened, credentials masked."""
+        return redact(f"tracking store {self.uri}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
 
+    def exists(self) -> bool:
+        """Tracking is on and the store is there to read (a local sqlite file exists; a server is assumed)."""
+        return self.enabled and (not self.uri.startswith("sqlite:///") or Path(self.uri[len("sqlite:///"):]).exists())
 
-def ui_link(cfg: TrackingConfig, sweep_id: Optional[str] = None) -> Optional[str]:
-    """The MLflow UI's runs table of the experiment (with ``sweep_id``: that sweep's run and its points, side by
-    side), without the URI's credentials; None when tracking is off or the experiment does not exist yet.
-    ``workflowType=machine_learning`` opens the runs table whatever the browser remembers: MLflow 3's UI otherwise
-    opens an experiment on its GenAI (traces) page by a switch kept per browser, whatever the experiment's tags say.
-    The UI nests child runs under their parent, collapsed, when sorted by date; sorted by name they are listed flat.
-    A local store is served by ``mlflow ui --backend-store-uri URI``."""
-    if cfg.backend == "none":
-        return None
-    try:
-        experiment_id = experiment_id_of(cfg)
-    except Exception:  # noqa: BLE001 - a store that does not answer has no link to give; it is said elsewhere
-        return None
-    if experiment_id is None:
-        return None
-    uri = resolve_uri(cfg)
-    parts = urlparse(uri)
-    base = (parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl().rstrip("/")  # a link has no credentials
-            if parts.scheme in ("http", "https") else UI_DEFAULT)
-    view = "workflowType=machine_learning"
-    if sweep_id is not None and "'" not in sweep_id:
-        view += (f"&searchFilter={quote(f'tags.sweep_id = {chr(39)}{sweep_id}{chr(39)}')}"
-                 "&orderByKey=attributes.run_name&orderByAsc=true")
-    return redact(f"{base}/#/experiments/{experiment_id}/runs?{view}")
+    def ui_link(self, sweep_id: Optional[str] = None) -> Optional[str]:
+        """The MLflow UI's runs table of the experiment (with ``sweep_id``: that sweep's run and its points, side by
+        side), without the URI's credentials; None when tracking is off or the experiment does not exist yet.
+        ``workflowType=machine_learning`` opens the runs table whatever the browser remembers: MLflow 3's UI otherwise
+        opens an experiment on its GenAI (traces) page by a switch kept per browser, whatever the experiment's tags
+        say. The UI nests child runs under their parent, collapsed, when sorted by date; sorted by name they are
+        listed flat. A local store is served by ``mlflow ui --backend-store-uri URI``."""
+        if not self.enabled:
+            return None
+        try:
+            experiment_id = self.experiment_id()
+        except Exception:  # noqa: BLE001 - a store that does not answer has no link to give; it is said elsewhere
+            return None
+        if experiment_id is None:
+            return None
+        parts = urlparse(self.uri)
+        base = (parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl().rstrip("/")  # a link has no credentials
+                if parts.scheme in ("http", "https") else UI_DEFAULT)
+        view = "workflowType=machine_learning"
+        if sweep_id is not None and "'" not in sweep_id:
+            view += (f"&searchFilter={quote(f'tags.sweep_id = {chr(39)}{sweep_id}{chr(39)}')}"
+                     "&orderByKey=attributes.run_name&orderByAsc=true")
+        return redact(f"{base}/#/experiments/{experiment_id}/runs?{view}")
 
-
-def ui_hint(cfg: TrackingConfig, sweep_id: Optional[str] = None) -> str:
-    """How to open the store's UI: its link, and for a local store the command that serves it."""
-    link = ui_link(cfg, sweep_id)
-    if link is None:
-        return ""
-    uri = resolve_uri(cfg)
-    serve = "" if urlparse(uri).scheme in ("http", "https") else f" (serve it: mlflow ui --backend-store-uri {uri})"
-    return redact(f"{link}{serve}")
+    def ui_hint(self, sweep_id: Optional[str] = None) -> str:
+        """How to open the store's UI: its link, and for a local store the command that serves it."""
+        link = self.ui_link(sweep_id)
+        if link is None:
+            return ""
+        serve = ("" if urlparse(self.uri).scheme in ("http", "https")
+                 else f" (serve it: mlflow ui --backend-store-uri {self.uri})")
+        return redact(f"{link}{serve}")
 
 
 def text(value: Any, cap: int) -> str:
