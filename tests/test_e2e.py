@@ -36,7 +36,7 @@ def test_multirun_of_two_points_records_two_mlflow_runs(tmp_path):
            f"tracking.uri={uri} tracking.experiment=e2e" in proc.stdout
     assert "[m9] point 0 (engine.max_seqs=2): running" in proc.stdout
     assert "[m9] point 1 (engine.max_seqs=3): PASS" in proc.stdout
-    assert proc.stdout.count("warning: workload.n_rounds=2: the last round still includes compilation") == 1
+    assert "warning: workload.n_rounds" not in proc.stdout  # the second round compiles nothing (asserted below)
     assert (sweep_dir / "matrix.md").read_text().count("| PASS |") == 2
 
     client = MlflowClient(tracking_uri=uri)
@@ -60,7 +60,7 @@ def test_multirun_of_two_points_records_two_mlflow_runs(tmp_path):
         assert p["engine.max_pages"] == str(max_seqs * 3) and "engine.max_pages" in p["derived"].split()
         assert m["round_total_generated"] == max_seqs * 20
         assert m["length_fixed"] == 1.0 and m["pages_in_use"] == m["predicted_pages_in_use"]
-        assert m["n_rounds_done"] == 2 and m["compiles"] >= m["round_compiles"]
+        assert m["n_rounds_done"] == 2 and m["compiles"] > 0 and m["round_compiles"] == 0  # round 1: round 0's code
         for key in ("round_total_s", "round_avg_tok_s", "decode_avg_tok_s", "decode_iters", "iter_s_p50",
                     "iter_s_p90", "iter_s_max", "first_iter_s", "free_pages", "pages_in_use_after_prefill",
                     "free_pages_after_prefill", "peak_rss_bytes"):

@@ -32,6 +32,7 @@ def test_trial_runs_in_a_child_and_reports_the_logs_metrics(tmp_path):
     assert len(result.rounds) == 2 and result.jax_imported and result.model_built  # a fresh interpreter's trial
     assert m["first_round_s"] == result.rounds[0].round_total_s  # round 0's cost, kept apart from the headline
     assert result.rounds[0].compiles > 0 and m["compiles"] == sum(r.compiles for r in result.rounds)
+    assert result.rounds[1].compiles == 0 == m["round_compiles"]  # the second round runs the first round's code
     for cost in ("process_start_s", "import_s", "model_build_s", "engine_build_s"):
         assert m[cost] > 0
     assert m["peak_rss_bytes"] > 100 * 2**20

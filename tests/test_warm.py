@@ -94,3 +94,17 @@ def test_after_a_real_fault_the_next_point_runs_on_a_fresh_worker(tmp_path, monk
     assert (poisoned.status, poisoned.failure_kind) == (FAIL, FailureKind.NAN) and rp.worker_trial == 2
     after_nan, r3 = _run(tmp_path, "c", "engine.max_seqs=3")  # the NaN trial's process survived, but is not reused
     assert after_nan.status == PASS and r3.worker_trial == 1 and r3.worker_pid != r1.worker_pid
+
+
+def test_a_prepared_worker_builds_the_model_before_its_first_trial_and_reports_what_it_paid(tmp_path):
+    cfg = compose_m9([*SHAPE, "engine.max_seqs=3"])
+    proc = WORKERS.start(cfg, prepare=True)  # as a sweep does while it opens its record
+    prepared = WORKERS.prepared
+    outcome, result = _run(tmp_path, "a", "engine.max_seqs=3")
+    assert outcome.status == PASS and result.worker_pid == proc.pid and result.worker_trial == 1
+    assert (result.jax_imported, result.model_built) == (True, True)  # paid by this process, reported by its trial
+    assert result.fixed_costs["import_s"] > 0 and result.fixed_costs["model_build_s"] > 0
+    assert not prepared.exists()  # the worker read its config and removed the file
+    again, second = _run(tmp_path, "b", "engine.max_seqs=3")
+    assert second.worker_pid == proc.pid and (second.jax_imported, second.model_built) == (False, False)
+    assert second.fixed_costs["import_s"] < result.fixed_costs["import_s"]  # nothing left over for a later trial

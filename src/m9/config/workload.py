@@ -40,8 +40,8 @@ class WorkloadConfig:
     n_generations: int = 1
     """Sequences per prompt (Levanter clones the prompt's pages)."""
     n_rounds: int = 3
-    """``generate`` calls, each a full reset + prefill + decode. Round 0 compiles and round 1 still recompiles the
-    prefill for a used engine state; headline metrics come from the last round."""
+    """``generate`` calls, each a full reset + prefill + decode. Round 0 compiles; later rounds run its code (m9 lays
+    the engine's state out as a round leaves it). Headline metrics come from the last round."""
     length_fixed: bool = False
     """Require every sequence to get exactly ``max_new_tokens``: a shortfall fails the trial instead of a note."""
     temperature: float = 0.0

@@ -1,8 +1,14 @@
 """What an engine worker process keeps between its trials: the runtime, imported once (and joined to a point's
-distributed runtime once), the last model it built, a count of the XLA compilations it ran."""
+distributed runtime once), the last model it built, a count of the XLA compilations it ran, and what it paid before
+its first trial (``prepare``)."""
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
+from m9.config import from_dict
 from m9.protocol import HEARTBEAT_TIMEOUT_S, INIT_TIMEOUT_S, SHUTDOWN_TIMEOUT_S, model_key
 
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
@@ -24,6 +30,9 @@ class WorkerProcess:
         self.distributed = False
         self.compiles = 0
         self.runtime = False
+        self.paid: dict[str, float] = {}
+        """Costs paid before the first trial (``--prepare``: the process's start, the imports, the model's build),
+        reported by the trial that would otherwise have paid them."""
 
     def count_compile(self, event: str, duration: float, **kwargs) -> None:
         if event == COMPILE_EVENT:
@@ -49,9 +58,34 @@ def build_model(state: WorkerProcess, cfg, mesh) -> None:
     from m9.engine.model import build_model
 
     state.model, state.model_key = None, None  # free the old weights before building the new ones
+    state.paid.pop("model_build_s", None)
     state.model = jax.block_until_ready(build_model(cfg.model, cfg.engine.max_seq_len, cfg.engine.compute_dtype,
                                                     mesh))
     state.model_key = model_key(cfg)
+
+
+def prepare(path: Path, state: WorkerProcess) -> None:
+    """Before the first trial: import the runtime and build the model of the config a parent left in ``path`` (and
+    deleted here), so that a sweep's first point finds them ready. The costs are the first trial's to report. A
+    failure here is left for that trial to meet and report."""
+    try:
+        data = json.loads(path.read_text())
+        path.unlink(missing_ok=True)
+        state.paid["process_start_s"] = time.time() - data["spawned_at"]
+        t = time.perf_counter()
+        import_runtime(state)
+        state.paid["import_s"] = time.perf_counter() - t
+        from m9.engine.mesh import device_mesh, on
+
+        cfg = from_dict(data["config"])
+        mesh = device_mesh(cfg)
+        with on(mesh, cfg):
+            t = time.perf_counter()
+            build_model(state, cfg, mesh)
+            state.paid["model_build_s"] = time.perf_counter() - t
+    except Exception as exc:  # noqa: BLE001 - see above
+        say(f"not prepared ({type(exc).__name__}: {exc}); the first trial starts from the beginning")
+        state.paid.pop("model_build_s", None)
 
 
 def join_runtime(jax) -> None:

@@ -16,7 +16,7 @@ import haliax as hax
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from levanter.inference.engine import InferenceEngine, InferenceEngineConfig, Request
 from levanter.inference.jit_scheduler import SeqDecodingParams
 from levanter.inference.utils import INVALID
@@ -51,10 +51,33 @@ def engine_config(cfg: M9Config, max_pages: int, max_prefill_size: int) -> Infer
 def build_engine(model, cfg: M9Config, max_pages: int, max_prefill_size: int, mesh: Optional[Mesh] = None
                  ) -> InferenceEngine:
     """A fresh engine (KV cache + decode state) around an already built model. On ``mesh`` the KV cache is
-    allocated with the point's axis mapping (``kv_head`` split over the model axis when the mesh maps it)."""
-    return InferenceEngine.from_model_with_config(model, TokenIdsTokenizer(),
-                                                  engine_config(cfg, max_pages, max_prefill_size),
-                                                  axis_resources=cfg.mesh.mapping if mesh is not None else None)
+    allocated with the point's axis mapping (``kv_head`` split over the model axis when the mesh maps it), and the
+    decode state is laid on the mesh as its first round leaves it (``_settled``)."""
+    engine = InferenceEngine.from_model_with_config(model, TokenIdsTokenizer(),
+                                                    engine_config(cfg, max_pages, max_prefill_size),
+                                                    axis_resources=cfg.mesh.mapping if mesh is not None else None)
+    if mesh is not None:
+        engine.gen_state = _settled(engine.gen_state, mesh)
+    return engine
+
+
+def _settled(state, mesh: Mesh):
+    """The engine's state with its Python-number leaves (the decode state's ``pad_token_id``) as arrays replicated
+    on the mesh, the form the first ``generate`` leaves them in. Built, the state holds a Python int there; on a mesh
+    the first round's jitted calls return it as an array typed with the mesh, so the second round's prefill and
+    decode would see another input type and compile again (measured on CPU: 4-5 s a point for the tiny model,
+    every point; on an accelerator, the prefill and decode of the model all over again). Settled, the first round's
+    executables serve every later round."""
+    replicated = NamedSharding(mesh, PartitionSpec())
+
+    def settle(leaf):
+        if isinstance(leaf, (int, float)) and not isinstance(leaf, bool):
+            value = np.asarray(leaf, dtype=jnp.asarray(leaf).dtype)  # the dtype JAX gives it (int32 without x64)
+            # a global mesh spans other processes' devices: every process makes its own shards of the same value
+            return jax.make_array_from_callback((), replicated, lambda index: value)
+        return leaf
+
+    return jax.tree_util.tree_map(settle, state)
 
 
 def stop_array(stop_ids: list[list[int]]) -> hax.NamedArray | None:

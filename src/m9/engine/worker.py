@@ -1,5 +1,7 @@
 """The trial's child process: ``python -m m9.engine.worker TRIAL_DIR`` (one trial, then exit), or
-``python -m m9.engine.worker --serve`` (a warm worker: the trial directories named on stdin, one per line).
+``python -m m9.engine.worker --serve [--prepare FILE]`` (a warm worker: the trial directories named on stdin, one per
+line; with ``--prepare``, it imports the runtime and builds the model of the config in FILE first, while its parent
+is still opening the sweep).
 
 For each trial it reads the ``TrialRequest`` in ``TRIAL_DIR`` (``m9.protocol``), builds the model (a warm worker
 keeps the last one and builds again only for another model) and a fresh engine, runs the rounds, appending progress
@@ -26,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Optional
 
-from m9.engine.process import WorkerProcess, build_model, import_runtime, join_runtime, say
+from m9.engine.process import WorkerProcess, build_model, import_runtime, join_runtime, prepare, say
 from m9.protocol import (
     BEAT_S,
     ChildError,
@@ -71,7 +73,8 @@ def run(trial: TrialDir, state: WorkerProcess) -> int:
     started = time.time()
     request = trial.read_request()
     state.trials += 1
-    got = _Trial(fixed={"process_start_s": started - request.spawned_at}, first=state.trials == 1)
+    got = _Trial(fixed={"process_start_s": state.paid.pop("process_start_s", started - request.spawned_at)},
+                 first=state.trials == 1)
     beat = _Heartbeat(trial.heartbeat) if request.processes > 1 else None  # the point's other processes watch it
     try:
         _decode(request, trial, state, got)
@@ -146,7 +149,7 @@ def _decode(request: TrialRequest, trial: TrialDir, state: WorkerProcess, got: _
     from m9.engine.model import poison_weights
     from m9.engine.rounds import build_engine, make_requests, run_round
 
-    fixed["import_s"] = time.perf_counter() - t
+    fixed["import_s"] = state.paid.pop("import_s", time.perf_counter() - t)
     if got.first:
         logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s: %(message)s")
     devices = jax.devices()
@@ -163,8 +166,10 @@ def _decode(request: TrialRequest, trial: TrialDir, state: WorkerProcess, got: _
         if state.model_key != model_key(cfg):
             build_model(state, cfg, mesh)
             got.built = True
+        elif "model_build_s" in state.paid:  # built by --prepare, for this trial
+            got.built = True
         model = state.model
-        fixed["model_build_s"] = time.perf_counter() - t
+        fixed["model_build_s"] = state.paid.pop("model_build_s", time.perf_counter() - t)
         if cfg.trial.inject_fault == "nan_weights":
             say("injecting fault nan_weights")
             model = poison_weights(model)  # a poisoned copy: the kept model stays clean
@@ -213,12 +218,15 @@ def _log_to(path: Path) -> None:
     os.close(fd)
 
 
-def serve() -> int:
-    """A warm worker: run each trial directory named on stdin, until stdin closes. The parent keeps the process after a failure that spares it
+def serve(prepared: Optional[Path] = None) -> int:
+    """A warm worker: run each trial directory named on stdin, until stdin closes (``prepared``: first import and
+    build what the config there needs). The parent keeps the process after a failure that spares it
     (``FailureKind.spares_worker``): such a trial's engine lived only in its frames, freed with the exception when
     ``run`` returns, and ``state`` keeps just the model. After any other failure the parent discards the process, so
     a trial that failed that way is the last one it runs."""
     state = WorkerProcess()
+    if prepared is not None:
+        prepare(prepared, state)
     for line in sys.stdin:
         trial = TrialDir(Path(line.strip()))
         _log_to(trial.log)
@@ -227,6 +235,6 @@ def serve() -> int:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--serve"]:
-        sys.exit(serve())
+    if sys.argv[1:2] == ["--serve"]:
+        sys.exit(serve(Path(sys.argv[3]) if sys.argv[2:3] == ["--prepare"] else None))
     sys.exit(run(TrialDir(Path(sys.argv[1])), WorkerProcess()))

@@ -239,10 +239,9 @@ def make_plan(cfg: M9Config, inputs: Inputs) -> Plan:
                  f"{cfg.num_seqs} x {w.max_new_tokens} = {tokens_requested}: generation will plateau at {generated} "
                  "tokens")
         (problems if w.length_fixed else warnings).append(short)
-    if w.n_rounds < 3:  # measured on CPU: round 1 recompiles the prefill for a used engine state (~0.2 s tiny)
-        warnings.append(f"workload.n_rounds={w.n_rounds}: the last round still includes compilation (round 0 compiles, "
-                        "round 1 recompiles the prefill), except where a warm worker compiled this shape before; "
-                        "throughput compares across points from n_rounds=3")
+    if w.n_rounds < 2:  # round 0 compiles; the engine's state is laid out so that round 1 runs the same code
+        warnings.append(f"workload.n_rounds={w.n_rounds}: the only round includes compilation, except where a warm "
+                        "worker compiled this shape before; throughput compares across points from n_rounds=2")
     if n_gen > 1:
         warnings.append("page predictions assume no prompt-page sharing between clones (n_generations > 1)")
     if inputs.stop_sequences:

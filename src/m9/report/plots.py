@@ -4,6 +4,7 @@ use against capacity; and two sweeps' throughput on one chart."""
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,6 +18,14 @@ _STYLE = {
     Status.REJECTED: dict(marker="v", color="tab:gray", label="rejected (planner)", s=70),
     Status.PLANNED: dict(marker="D", color="tab:blue", label="planned (not run)", s=50),
 }
+
+
+def import_in_background() -> threading.Thread:
+    """matplotlib imported on a thread of its own (a second or more), started when a sweep opens: its points keep
+    this process waiting on engine workers, and the report it ends with then draws at once."""
+    thread = threading.Thread(target=pyplot, name="m9-plots-import", daemon=True)
+    thread.start()
+    return thread
 
 
 def pyplot():

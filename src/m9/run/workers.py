@@ -13,10 +13,14 @@ A process keeps its warm worker in its session (``m9.session``), which ends it w
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import tempfile
+import time
+from pathlib import Path
 from typing import Optional
 
-from m9.config import M9Config
+from m9.config import M9Config, to_dict
 from m9.outcome.outcome import Outcome
 from m9.outcome.status import Status
 from m9.protocol import ChildExit, model_key
@@ -52,18 +56,28 @@ class Workers:
         self.key: Optional[str] = None
         self.baseline_rss: Optional[int] = None
         self.trials = 0
+        self.prepared: Optional[Path] = None
 
     def alive(self) -> bool:
         """True while the warm worker's process runs."""
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self, cfg: M9Config) -> subprocess.Popen:
-        """The worker for this point, started now unless the running one is alive and holds this model."""
+    def start(self, cfg: M9Config, prepare: bool = False) -> subprocess.Popen:
+        """The worker for this point, started now unless the running one is alive and holds this model.
+        ``prepare``: it imports the runtime and builds the point's model at once, so that a caller that starts it
+        before it has a trial to give (a sweep that is still opening its record) finds them ready (``submit``)."""
         if self.proc is not None and (not self.alive() or self.key != _key(cfg)):
             self.close()
         if self.proc is None:
-            self.proc = child.spawn(["--serve"], cfg, stdout=subprocess.DEVNULL, stdin=subprocess.PIPE)
+            args = ["--serve"]
+            if prepare:
+                fd, path = tempfile.mkstemp(prefix="m9-prepare-", suffix=".json")  # the worker reads and deletes it
+                with os.fdopen(fd, "w") as f:
+                    json.dump({"config": to_dict(cfg), "spawned_at": time.time()}, f)
+                args += ["--prepare", path]
+            self.proc = child.spawn(args, cfg, stdout=subprocess.DEVNULL, stdin=subprocess.PIPE)
             self.key, self.baseline_rss, self.trials = _key(cfg), None, 0
+            self.prepared = Path(args[-1]) if prepare else None
         return self.proc
 
     def submit(self, cfg: M9Config, trial: TrialDir) -> subprocess.Popen:
@@ -93,6 +107,9 @@ class Workers:
     def close(self) -> None:
         """End the warm worker, whatever it is doing; the next point starts a fresh one."""
         proc, self.proc, self.key = self.proc, None, None
+        if self.prepared is not None:  # a worker that never got to read it
+            self.prepared.unlink(missing_ok=True)
+            self.prepared = None
         if proc is None:
             return
         if proc.poll() is None:

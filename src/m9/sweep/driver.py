@@ -21,6 +21,7 @@ from m9.record.provenance import JobInfo, measured, point_key
 from m9.record.redact import redact
 from m9.record.sweep_record import SweepRecord
 from m9.report.closing import close_sweep
+from m9.report.plots import import_in_background
 from m9.report.summary import point_summary
 from m9.plan import Plan
 from m9.plan.edge import plan_point
@@ -54,12 +55,20 @@ class Driver:
         self.shared: tuple[str, ...] = ()
         self.n_points: Optional[int] = None
         self.n_reused = 0
+        self.warming = False
 
     # --- points ----------------------------------------------------------------------------------------------
 
     def check(self, overrides: Sequence[str]) -> M9Config:
-        """Compose and check one point; bad input raises ``compose.BadInput`` (one line naming the key)."""
-        return check_point(self.composer, list(overrides), self.session.prompts)
+        """Compose and check one point; bad input raises ``compose.BadInput`` (one line naming the key). The first
+        point that will run in this process starts the warm worker: it imports JAX and builds the model while this
+        process checks the other points and opens the sweep's record."""
+        cfg = check_point(self.composer, list(overrides), self.session.prompts)
+        if not self.warming and self.placement.here and not self.plan_only and cfg.trial.worker == "warm":
+            if self.plan(cfg).accepted:
+                self.session.workers.start(cfg, prepare=True)
+                self.warming = True
+        return cfg
 
     def plan(self, cfg: M9Config) -> Plan:
         """The point's plan as its job will make it: as many processes as the launcher gives a point (none checked
@@ -93,6 +102,7 @@ class Driver:
             if self.shared:
                 print(f"[m9] every point: {redact(' '.join(self.shared))}", flush=True)
         self.session.show(n_points)
+        import_in_background()  # the report's plotting library, while the points run
 
     def recorded(self) -> int:
         """Points of this sweep recorded so far: in its journals or in the store (a point whose journal a full
