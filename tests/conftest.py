@@ -103,3 +103,9 @@ def recorded_sweep(tmp_path_factory):
     assert ran.returncode == 0 and "3 points, 2 pass, 0 fail, 1 rejected" in ran.stdout, ran.stderr[-3000:]
     return where / "sweep", where / "mlflow.db", ran.stdout
 
+
+def pytest_collection_modifyitems(config, items):
+    """The SLURM tests first: they run one at a time in one test process (``xdist_group``) and wait on SLURM's own
+    clocks, so started first they overlap the rest of the suite instead of trailing it."""
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None
+               or item.get_closest_marker("xdist_group").args[:1] != ("slurm",))

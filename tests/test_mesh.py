@@ -20,6 +20,7 @@ SHAPE = ["engine.max_seq_len=128", "workload.prompt_len=8", "workload.max_new_to
 
 
 WORKERS = Workers()  # one warm worker for the module's trials
+pytestmark = pytest.mark.xdist_group("mesh")  # in one test process, that worker's
 
 
 @pytest.fixture(scope="module", autouse=True)

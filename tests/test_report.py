@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]  # its module's sweep made once
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CASES = {  # 17 pages per sequence at the defaults (16 + 32 new tokens, 16-token pages -> ceil(48/16) = 3)

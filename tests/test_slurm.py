@@ -22,7 +22,7 @@ from m9.run.trial import run_trial
 from m9.run.workers import Workers
 from m9.protocol import HEARTBEAT_TIMEOUT_S, SHUTDOWN_TIMEOUT_S
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]  # one SLURM node: one test at a time
 
 
 def _sweep_on_slurm(tmp_path: Path, partition: str, *overrides: str, faults: bool = False) -> subprocess.Popen:

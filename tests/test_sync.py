@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("recorded")]  # the recorded sweep made once
 
 
 def _m9(tmp_path, *args):
