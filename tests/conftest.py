@@ -104,6 +104,12 @@ def recorded_sweep(tmp_path_factory):
     return where / "sweep", where / "mlflow.db", ran.stdout
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: a test process per core (four at most), and one more for the SLURM tests, which run one at a
+    time in one process and spend most of it waiting on SLURM's own clocks (a time limit, a heartbeat)."""
+    return min(os.cpu_count() or 1, 4) + 1
+
+
 def pytest_collection_modifyitems(config, items):
     """The SLURM tests first: they run one at a time in one test process (``xdist_group``) and wait on SLURM's own
     clocks, so started first they overlap the rest of the suite instead of trailing it."""

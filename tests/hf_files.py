@@ -3,6 +3,7 @@ m9's own random tiny Llama saved through Levanter's converter (nothing downloade
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 LINES = [f"Prompt {i}: Provide a concise overview of topic {i}." for i in range(40)] + [
@@ -44,3 +45,30 @@ def write_checkpoint(folder: Path, model, tokenizer_folder: Path) -> Path:
     with hax.partitioning.set_mesh(Mesh(np.array(jax.devices()[:1]).reshape(1, 1), ("data", "model"))):
         converter.save_pretrained(model, str(folder), save_tokenizer=True)
     return folder
+
+
+def folder(root: Path, name: str, config: dict | None, weights: dict[str, str] | None = None) -> Path:
+    """A checkpoint-like folder: ``config.json`` (None: none) and weight files by name."""
+    folder = root / name
+    folder.mkdir()
+    if config is not None:
+        (folder / "config.json").write_text(json.dumps(config))
+    for file, text in (weights if weights is not None else {"model.safetensors": ""}).items():
+        (folder / file).write_text(text)
+    return folder
+
+
+LLAMA = {"model_type": "llama", "vocab_size": 256, "hidden_size": 64, "intermediate_size": 128,
+         "num_hidden_layers": 2, "num_attention_heads": 4}
+
+
+def wide_tokenizer(root: Path) -> Path:
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel()
+    tok.train_from_iterator(LINES, trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    (root / "wide").mkdir()
+    tok.save(str(root / "wide" / "tokenizer.json"))
+    return root / "wide"

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import CONF_DIR, TINY_MAX_SEQ_LEN, compose_m9, no_engine
-from hf_files import LINES, write_checkpoint, write_tokenizer
+from hf_files import LINES, LLAMA, folder, wide_tokenizer, write_checkpoint, write_tokenizer
 
 from m9 import compose
 from m9.inputs import prompts, tokenizer
@@ -179,60 +179,33 @@ def test_a_vocabulary_the_model_axis_cannot_split_is_padded_for_random_weights_a
                       "as saved, not padded (drop vocab from mesh.axes)")
 
 
-def _folder(root: Path, name: str, config: dict | None, weights: dict[str, str] | None = None) -> Path:
-    """A checkpoint-like folder: ``config.json`` (None: none) and weight files by name."""
-    folder = root / name
-    folder.mkdir()
-    if config is not None:
-        (folder / "config.json").write_text(json.dumps(config))
-    for file, text in (weights if weights is not None else {"model.safetensors": ""}).items():
-        (folder / file).write_text(text)
-    return folder
-
-
-LLAMA = {"model_type": "llama", "vocab_size": 256, "hidden_size": 64, "intermediate_size": 128,
-         "num_hidden_layers": 2, "num_attention_heads": 4}
-
-
-def _wide_tokenizer(root: Path) -> Path:
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel()
-    tok.train_from_iterator(LINES, trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>"],
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    (root / "wide").mkdir()
-    tok.save(str(root / "wide" / "tokenizer.json"))
-    return root / "wide"
-
-
 MODEL_ERRORS = [
     (lambda root: ["model.checkpoint=/nonexistent/dir"], "model.checkpoint=/nonexistent/dir: no such folder"),
     (lambda root: ["model.checkpoint=meta-llama/Meta-Llama-3-8B"],
      "model.checkpoint=meta-llama/Meta-Llama-3-8B: no such folder (m9 loads local folders only"),
-    (lambda root: [f"model.checkpoint={_folder(root, 'gpt2', {'model_type': 'gpt2', 'architectures': ['GPT2LMHeadModel']})}"],
+    (lambda root: [f"model.checkpoint={folder(root, 'gpt2', {'model_type': 'gpt2', 'architectures': ['GPT2LMHeadModel']})}"],
      "config.json describes model_type='gpt2' (GPT2LMHeadModel); m9 decodes Llama checkpoints"),
-    (lambda root: [f"model.checkpoint={_folder(root, 'bare', None)}"], "bare: no config.json in the folder"),
-    (lambda root: [f"model.checkpoint={_folder(root, 'noweights', LLAMA, {})}"],
+    (lambda root: [f"model.checkpoint={folder(root, 'bare', None)}"], "bare: no config.json in the folder"),
+    (lambda root: [f"model.checkpoint={folder(root, 'noweights', LLAMA, {})}"],
      "no safetensors weights in the folder (looked for model.safetensors or model.safetensors.index.json)"),
-    (lambda root: [f"model.checkpoint={_folder(root, 'shards', LLAMA, {'model.safetensors.index.json': json.dumps({'weight_map': {'a': 'model-00001-of-00002.safetensors', 'b': 'model-00002-of-00002.safetensors'}}), 'model-00001-of-00002.safetensors': ''})}"],
+    (lambda root: [f"model.checkpoint={folder(root, 'shards', LLAMA, {'model.safetensors.index.json': json.dumps({'weight_map': {'a': 'model-00001-of-00002.safetensors', 'b': 'model-00002-of-00002.safetensors'}}), 'model-00001-of-00002.safetensors': ''})}"],
      "1 of 2 shards named in model.safetensors.index.json are missing (first: model-00002-of-00002.safetensors)"),
-    (lambda root: [f"model.checkpoint={_folder(root, 'rope', {**LLAMA, 'rope_scaling': {'rope_type': 'longrope'}})}"],
+    (lambda root: [f"model.checkpoint={folder(root, 'rope', {**LLAMA, 'rope_scaling': {'rope_type': 'longrope'}})}"],
      "rope_scaling type 'longrope' is not one Levanter reads"),
-    (lambda root: [f"model.checkpoint={_folder(root, 'bias', {**LLAMA, 'attention_bias': True})}"],
+    (lambda root: [f"model.checkpoint={folder(root, 'bias', {**LLAMA, 'attention_bias': True})}"],
      "asks for attention/MLP biases"),
-    (lambda root: [f"model.checkpoint={_folder(root, 'badvocab', {**LLAMA, 'vocab_size': 'abc'})}"],
+    (lambda root: [f"model.checkpoint={folder(root, 'badvocab', {**LLAMA, 'vocab_size': 'abc'})}"],
      "config.json has vocab_size='abc', not a positive integer"),
-    (lambda root: [f"model.checkpoint={_folder(root, 'act', {**LLAMA, 'hidden_act': 'mish'})}"],
+    (lambda root: [f"model.checkpoint={folder(root, 'act', {**LLAMA, 'hidden_act': 'mish'})}"],
      "config.json has hidden_act='mish'; Levanter's Llama takes"),
-    (lambda root: [f"model.checkpoint={_folder(root, 'llama3rope', {**LLAMA, 'rope_scaling': {'rope_type': 'llama3'}})}"],
+    (lambda root: [f"model.checkpoint={folder(root, 'llama3rope', {**LLAMA, 'rope_scaling': {'rope_type': 'llama3'}})}"],
      "rope_scaling of type 'llama3' lacks factor, low_freq_factor, high_freq_factor, original_max_position_embeddings"),
-    (lambda root: [f"model.checkpoint={_folder(root, 'tie', {**LLAMA, 'tie_word_embeddings': 'false'})}"],
+    (lambda root: [f"model.checkpoint={folder(root, 'tie', {**LLAMA, 'tie_word_embeddings': 'false'})}"],
      "config.json has tie_word_embeddings='false', not true or false"),
     (lambda root: [f"model.tokenizer={root}/prompts.txt"], "prompts.txt: no tokenizer.json"),
     (lambda root: [f"model.tokenizer={root}/tokenizer", "workload.prompt_template='{i.x}'"],
      "workload.prompt_template='{i.x}': AttributeError"),
-    (lambda root: [f"model.tokenizer={_wide_tokenizer(root)}"], "its vocabulary has 300 tokens, more than the "
+    (lambda root: [f"model.tokenizer={wide_tokenizer(root)}"], "its vocabulary has 300 tokens, more than the "
                                                                "model's model.vocab_size=256"),
     (lambda root: [TEMPLATE], "workload.prompt_template: text needs a tokenizer (model.tokenizer=DIR"),
     (lambda root: ["workload.prompts=[]"], "workload.prompts: text needs a tokenizer"),

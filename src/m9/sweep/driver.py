@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from m9.compose import Composer, check_point, compose_point, flat_params
 from m9.config import ConfigError, M9Config, TrackingConfig
+from m9.record import tracking
 from m9.record.answer import Answer
 from m9.record.journal import PointRecord, read_sweep
 from m9.record.recorder import record_lost, record_refused
@@ -107,8 +108,6 @@ class Driver:
     def recorded(self) -> int:
         """Points of this sweep recorded so far: in its journals or in the store (a point whose journal a full
         disk refused is in the store alone)."""
-        from m9.record import tracking
-
         jobs: set[int] = set()
         try:
             jobs |= {r.job_num for r in read_sweep(self.sweep_dir)}
