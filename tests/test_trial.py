@@ -47,3 +47,18 @@ def test_the_engine_guard_fires_when_a_trial_starts_a_worker(tmp_path, monkeypat
     cfg = compose_m9(["engine.max_seqs=3", f"trial.worker={worker}"])
     with pytest.raises(pytest.fail.Exception, match="an engine child was started"):
         run_trial(cfg, plan_point(cfg), TrialDir(tmp_path), Workers())
+
+
+def test_an_engine_child_starts_without_pytorch_where_pytorch_is_installed():
+    """transformers (imported by Levanter) imports PyTorch wherever it is installed; the child's environment says not
+    to, and m9's engine modules import in it without it."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")  # installed here by the test extra (m9[gp])
+    from m9.run.child import child_env
+
+    code = "import sys, m9.engine.rounds, m9.engine.model; print(sorted(m for m in ('torch', 'jax') if m in sys.modules))"
+    ran = subprocess.run([sys.executable, "-c", code], env=child_env(compose_m9()), capture_output=True, text=True,
+                         timeout=300)
+    assert ran.stdout.split() == ["['jax']"], ran.stderr[-2000:]

@@ -38,6 +38,9 @@ def child_env(cfg: M9Config) -> dict[str, str]:
     if cfg.accelerator.platform == "cuda":  # JAX's default 0.75 would refuse what hbm_utilization=0.9 plans
         env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.95")
     env["HF_HUB_OFFLINE"] = "1"  # checkpoints and tokenizers are local folders: nothing is downloaded mid-sweep
+    # Levanter imports transformers, which imports PyTorch wherever it is installed (5 s of a child's 13 s start
+    # here); a JAX engine reading safetensors needs none of it
+    env.setdefault("USE_TORCH", "0")
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
