@@ -47,8 +47,9 @@ def _wait_for(what: str, check, timeout_s: float, proc: subprocess.Popen):
 
 def test_a_killed_job_and_a_timed_out_job_are_recorded_and_the_sweep_goes_on(tmp_path, slurm):
     sweep, db = tmp_path / "sweep", tmp_path / "mlflow.db"
-    # points: 0 healthy, 1 hangs (SIGKILLed below with scancel), 2 healthy, 3 hangs past the 1-minute time limit
-    proc = _sweep_on_slurm(tmp_path, slurm, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=0",
+    # points: 0 healthy, 1 hangs (SIGKILLed below with scancel), 2 healthy, 3 hangs past the 2-minute time limit
+    # (the array's four jobs start together: a healthy one on a busy node has taken over a minute)
+    proc = _sweep_on_slurm(tmp_path, slurm, "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=0",
                            "engine.max_seqs=2,3", "trial.inject_fault=null,hang", "trial.timeout_s=600",
                            "engine.max_seq_len=64", "workload.max_new_tokens=8", "workload.n_rounds=1", faults=True)
     try:
