@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
+from importlib import metadata
 
 import pytest
 
@@ -68,8 +70,9 @@ def test_multirun_of_two_points_records_two_mlflow_runs(tmp_path):
         assert t["status"] == "pass" and t["job_num"] == str(job_num)
         assert t["sweep_id"] == "sweep" and t["overrides"].startswith(f"engine.max_seqs={max_seqs}")
         assert t["backend"] == "cpu" and t["device_kind"] == "cpu"
-        assert t["levanter_version"] == "0.2.20.dev202606180959" and t["jax_version"]
-        assert t["m9_git_rev"]
+        assert t["levanter_version"] == metadata.version("marin-levanter") == p["stack.levanter"]  # this venv's
+        assert t["jax_version"] == metadata.version("jax") == p["stack.jax"] and t["m9_git_rev"]
+        assert t["python_version"] == platform.python_version() == p["stack.python"]
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"m9_config.json", "trial.log", "result.json"} <= artifacts
 

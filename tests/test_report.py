@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -127,6 +128,8 @@ def test_compare_two_sweeps_side_by_side(tmp_path, swept):
     assert proc.returncode == 0, proc.stderr[-3000:]
     md = (tmp_path / "cmp" / "compare.md").read_text()
     assert "# m9 compare: A sweep_a vs B sweep_b" in md
-    assert re.search(r"\| 2 \| PASS \| [\d.]+ \| PASS \| [\d.]+ \| [\d.]+ \|", md)
-    assert "| 6 | FAIL (out_of_pages) | - | FAIL (out_of_pages) | - | - |" in md
+    assert re.search(r"\| 2 \| PASS \| [\d.]+ \| \d+/\d+ \| PASS \| [\d.]+ \| \d+/\d+ \| [\d.]+ \|", md)
+    assert re.search(r"\| 6 \| FAIL \(out_of_pages\) \| - \| [\d/]+ \| FAIL \(out_of_pages\) \| - \| [\d/]+ \| - \|", md)
+    assert f"Both sweeps ran on the same stack: python {platform.python_version()}, levanter " in md
+    assert "From A to B (the same stack): the ceiling stayed at engine.max_seqs=" in md
     assert (tmp_path / "cmp" / "compare.png").read_bytes()[:8] == PNG_MAGIC

@@ -20,7 +20,7 @@ from m9.inputs import checkpoint
 from m9.outcome.outcome import Outcome
 from m9.outcome.status import Status
 from m9.plan import Plan, describe
-from m9.record.provenance import JobInfo
+from m9.record.provenance import JobInfo, stack
 from m9.record.redact import redact
 from m9.run.files import PointDir, write_json
 
@@ -136,7 +136,8 @@ def point_params(cfg: M9Config, plan: Plan) -> dict[str, Any]:
                                                               else ""),
         "resolved.chips": cfg.chips,
     }
-    params = {**config, **derived, **resolved, **checkpoint.provenance(cfg.model)}
+    versions = {f"stack.{name}": v for name, v in stack().items()}
+    params = {**config, **derived, **resolved, **checkpoint.provenance(cfg.model), **versions}
     return {k: redact(v) if isinstance(v, str) else v for k, v in params.items()}
 
 

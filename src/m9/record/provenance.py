@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass
@@ -117,15 +118,21 @@ def _version(dist: str) -> str:
         return "missing"
 
 
+STACK = {"levanter": "marin-levanter", "jax": "jax", "jaxlib": "jaxlib", "transformers": "transformers"}
+"""The libraries whose versions decide what a number means (``stack``), by their distribution names."""
+
+
+@functools.cache
+def stack() -> dict[str, str]:
+    """The stack a point runs on: Python and the engine's libraries, read without importing them. Recorded with each
+    point (params ``stack.*``) and part of its key, so two stacks are never mixed in one sweep or compared unsaid."""
+    return {"python": platform.python_version(), **{name: _version(dist) for name, dist in STACK.items()}}
+
+
 @functools.cache
 def versions() -> dict[str, str]:
-    """Versions that decide what a number means, read without importing the libraries."""
-    return {
-        "m9_git_rev": git_revision(),
-        "levanter_version": _version("marin-levanter"),
-        "jax_version": _version("jax"),
-        "jaxlib_version": _version("jaxlib"),
-    }
+    """The code and the stack that run a point (tags of its run, and part of its key)."""
+    return {"m9_git_rev": git_revision(), **{f"{name}_version": v for name, v in stack().items()}}
 
 
 @functools.cache
