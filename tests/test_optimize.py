@@ -72,6 +72,7 @@ def test_the_loop_finds_the_grid_best_in_a_third_of_the_grid_and_never_launches_
 
 
 def test_the_gp_sampler_models_the_constraints_and_never_launches_a_refused_point():
+    pytest.importorskip("torch", reason="hydra.sweeper.sampler=gp runs on PyTorch (m9[gp])")
     launched = []
     loop = Loop(SPACE, Settings(trials=8, sampler="gp", seed=0, confirm=0), *_synthetic(_surfaces()[0], launched))
     rows, candidates, stopped = loop.run()
