@@ -32,6 +32,7 @@ TARGETS = {"m9": 1.15, "none": 1.05}
 
 def _timed(cmd: list[str], cwd: str) -> float:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["USE_TORCH"] = "0"  # the bare process imports transformers without PyTorch too, as m9's engine children do
     t = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
