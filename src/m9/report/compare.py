@@ -33,16 +33,26 @@ def spread(record: Optional[PointRecord]) -> Optional[tuple[float, float]]:
     return record.metrics[f"{TOK_S}_min"], record.metrics[f"{TOK_S}_max"]
 
 
-def judged(a: Optional[PointRecord], b: Optional[PointRecord]) -> str:
-    """B's throughput against A's: the ratio, and whether the two points' repeats overlap."""
+def ratio(a: Optional[PointRecord], b: Optional[PointRecord]) -> tuple[Optional[float], Optional[bool]]:
+    """B's throughput over A's (None unless both passed), and whether the two points' repeats overlap (None unless
+    both have repeats)."""
     ta, tb = (r.metrics.get(TOK_S) if r is not None and r.status == Status.PASS else None for r in (a, b))
     if not ta or not tb:
-        return "-"
+        return None, None
     sa, sb = spread(a), spread(b)
-    if sa is None or sb is None:
-        return f"{tb / ta:.3f}"
-    inside = sa[0] <= sb[1] and sb[0] <= sa[1]
-    return f"{tb / ta:.3f} ({'inside' if inside else 'outside'} the repeats' spread)"
+    return tb / ta, (sa[0] <= sb[1] and sb[0] <= sa[1]) if sa is not None and sb is not None else None
+
+
+def _spread_said(inside: Optional[bool]) -> str:
+    return "no repeats to judge it by" if inside is None else f"{'inside' if inside else 'outside'} the repeats' spread"
+
+
+def judged(a: Optional[PointRecord], b: Optional[PointRecord]) -> str:
+    """The table's B/A cell: the ratio, and with repeats on both sides whether it is inside their spread."""
+    r, inside = ratio(a, b)
+    if r is None:
+        return "-"
+    return f"{r:.3f}" if inside is None else f"{r:.3f} ({_spread_said(inside)})"
 
 
 def _matched(records: list[PointRecord], knob: Optional[str]) -> dict[tuple[Any, int], PointRecord]:
@@ -86,9 +96,9 @@ def moved(a: Report, b: Report, knob: Optional[str]) -> str:
             else f"the ceiling moved from {name}={ba.ceiling} to {bb.ceiling}"]
     pa, pb = analysis.best_point(a.records), analysis.best_point(b.records)
     if pa is not None and pb is not None:
-        ratio = judged(pa, pb)
-        said.append(f"the best throughput went from {pa.metrics[TOK_S]:.1f} to {pb.metrics[TOK_S]:.1f} tok/s (x"
-                    + (ratio.replace(" (", ", ", 1) if "(" in ratio else f"{ratio}, no repeats to judge it by)"))
+        r, inside = ratio(pa, pb)
+        said.append(f"the best throughput went from {pa.metrics[TOK_S]:.1f} to {pb.metrics[TOK_S]:.1f} tok/s "
+                    f"(x{r:.3f}, {_spread_said(inside)})")
     kinds = [dict(x.failure_kinds) or "none" for x in (ba, bb)]
     said.append(f"the failure kinds stayed {kinds[0]}" if kinds[0] == kinds[1]
                 else f"the failure kinds went from {kinds[0]} to {kinds[1]}")
