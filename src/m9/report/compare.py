@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from m9.outcome.status import Status
 from m9.record.journal import PointRecord
+from m9.record.provenance import STACK
 from m9.report import analysis, matrix, plots
 from m9.report.document import Report
 
@@ -23,7 +24,9 @@ def stack(records: list[PointRecord]) -> dict[str, str]:
         for key, value in record.params.items():
             if key.startswith("stack."):
                 seen.setdefault(key.removeprefix("stack."), set()).add(str(value))
-    return {name: values.pop() if len(values) == 1 else "mixed" for name, values in seen.items()}
+    order = ["python", *STACK]  # the store hands params back sorted by name; the journal as recorded
+    named = sorted(seen, key=lambda name: (order.index(name) if name in order else len(order), name))
+    return {name: seen[name].pop() if len(seen[name]) == 1 else "mixed" for name in named}
 
 
 def spread(record: Optional[PointRecord]) -> Optional[tuple[float, float]]:
