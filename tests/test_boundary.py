@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import store_at
 
 from m9.compose import BadInput
 from m9.outcome.sla import misses, parse_sla
@@ -121,7 +122,7 @@ def test_a_real_search_finds_what_a_full_grid_finds(tmp_path):
     sequence, at most 24 in the round, so stable through 3 sequences). The grid after the search reuses the
     search's measurements and runs only what is missing."""
     shape = ["engine.max_seq_len=64", "workload.prompt_len=8", "workload.max_new_tokens=8", "workload.n_rounds=1",
-             f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"]
+             f"tracking.uri={store_at(tmp_path)}"]
     search = _m9(["-m", "hydra/sweeper=boundary", "hydra.sweeper.low=1", "hydra.sweeper.high=5",
                   "hydra.sweeper.sla=[round_total_generated:le:24]", *shape, f"hydra.sweep.dir={tmp_path}/search"],
                  cwd=tmp_path)

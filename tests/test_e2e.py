@@ -11,6 +11,7 @@ import time
 from importlib import metadata
 
 import pytest
+from conftest import store_at
 
 from m9.record.probe import PROBE_TIMEOUT_S
 from m9.run.files import TrialDir
@@ -26,7 +27,7 @@ def _m9(args: list[str], cwd, timeout: int = 600) -> subprocess.CompletedProcess
 def test_multirun_of_two_points_records_two_mlflow_runs(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = store_at(tmp_path)
     sweep_dir = tmp_path / "sweep"
     proc = _m9(["-m", "engine.max_seqs=2,3", "engine.max_seq_len=128", "workload.max_new_tokens=20",
                 "workload.n_rounds=2", f"tracking.uri={uri}", "tracking.experiment=e2e",
@@ -79,7 +80,7 @@ def test_multirun_of_two_points_records_two_mlflow_runs(tmp_path):
 
 def test_rejected_single_run_exits_nonzero_and_is_recorded(tmp_path):
     """A rejected single point exits non-zero with the reason, records it, and never starts the engine."""
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = store_at(tmp_path)
     proc = _m9(["engine.max_seqs=4", "engine.max_pages=3", f"tracking.uri={uri}",
                 f"hydra.run.dir={tmp_path}/run"], cwd=tmp_path, timeout=120)
     assert proc.returncode == 1
@@ -125,7 +126,7 @@ def test_an_unreachable_store_is_refused_in_seconds_before_any_point(tmp_path, m
 def test_repeats_are_fresh_trials_grouped_under_one_point(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = store_at(tmp_path)
     proc = _m9(["-m", "engine.max_seqs=2", "trial.repeats=3", "engine.max_seq_len=64", "workload.prompt_len=8",
                 "workload.max_new_tokens=8", "workload.n_rounds=1", f"tracking.uri={uri}",
                 f"hydra.sweep.dir={tmp_path}/sweep"], cwd=tmp_path)
@@ -162,7 +163,7 @@ def test_the_headline_command_passes_on_the_default_config(tmp_path):
 def test_a_running_point_is_live_in_mlflow(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = store_at(tmp_path)
     MlflowClient(tracking_uri=uri).search_experiments()  # the schema first: readers racing its creation break it
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     proc = subprocess.Popen([sys.executable, "-m", "m9", "-m", "engine.max_seqs=4", "workload.max_new_tokens=480",
@@ -200,7 +201,7 @@ def test_a_sweep_over_the_model_axis_records_its_mesh(tmp_path):
     and one chip's bytes are in MLflow and the matrix."""
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = store_at(tmp_path)
     proc = _m9(["-m", "mesh.model=1,2,4", "accelerator.chips_per_host=4", "model.num_kv_heads=4",
                 "engine.max_seqs=4", "engine.max_seq_len=64", "workload.prompt_len=8", "workload.max_new_tokens=8",
                 "workload.n_rounds=1", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep"], cwd=tmp_path)

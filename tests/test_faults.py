@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import store_at
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +42,7 @@ def test_every_fault_is_recorded_and_the_sweep_completes(tmp_path):
     conf.mkdir(parents=True)
     for name, body in CASES.items():
         (conf / f"{name}.yaml").write_text("# @package _global_\n" + body)
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = store_at(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["M9_ALLOW_FAULT_INJECTION"] = "1"
     proc = subprocess.run(

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, store_at
 
 SRC = ROOT / "src"
 ENGINE_LIBS = {"jax", "jaxlib", "levanter", "haliax", "equinox", "transformers"}
@@ -210,7 +210,7 @@ def test_the_launching_process_of_a_sweep_never_imports_jax(tmp_path):
     """A tracked sweep whose points run (and one the planner rejects): its engine children import JAX, it does not."""
     loaded, out = _modules_loaded_by(
         ["-m", "engine.max_seqs=2,3", "engine.max_pages=2", "engine.max_seq_len=64", "workload.prompt_len=8",
-         "workload.max_new_tokens=8", "workload.n_rounds=1", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+         "workload.max_new_tokens=8", "workload.n_rounds=1", f"tracking.uri={store_at(tmp_path)}",
          f"hydra.sweep.dir={tmp_path}/sweep"], tmp_path)
     assert "2 points, 1 pass, 0 fail, 1 rejected" in out, out[-3000:]
     assert "mlflow" in loaded and "hydra" in loaded  # it tracked and swept

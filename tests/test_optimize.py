@@ -6,6 +6,7 @@ from collections import Counter
 from statistics import median
 
 import pytest
+from conftest import store_at
 
 from m9.compose import BadInput
 from m9.outcome.status import FailureKind, Status
@@ -184,7 +185,7 @@ def _m9(tmp_path, name, args):
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.Popen([sys.executable, "-m", "m9", *args, f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+    return subprocess.Popen([sys.executable, "-m", "m9", *args, f"tracking.uri={store_at(tmp_path)}",
                              f"hydra.sweep.dir={tmp_path}/{name}"], cwd=tmp_path, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import store_at
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]  # its module's sweep made once
 
@@ -34,7 +35,7 @@ def _sweep(tmp_path, name, extra=()):
         (conf / f"{case}.yaml").write_text("# @package _global_\n" + body)
     proc = subprocess.run(
         [sys.executable, "-m", "m9", "-m", "-cd", str(tmp_path / "conf"), f"+case={','.join(CASES)}",
-         "workload.max_new_tokens=32", "workload.n_rounds=1", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+         "workload.max_new_tokens=32", "workload.n_rounds=1", f"tracking.uri={store_at(tmp_path)}",
          f"hydra.sweep.dir={tmp_path}/{name}", *extra],
         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]

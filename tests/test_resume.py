@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import compose_m9
+from conftest import compose_m9, store_at
 
 from m9.record.provenance import measured, point_key
 
@@ -60,7 +60,7 @@ def _default_sigint() -> None:
 
 
 def _start(tmp_path, name):
-    return subprocess.Popen([sys.executable, "-m", "m9", *ARGS, f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+    return subprocess.Popen([sys.executable, "-m", "m9", *ARGS, f"tracking.uri={store_at(tmp_path)}",
                              f"hydra.sweep.dir={tmp_path}/{name}"], cwd=tmp_path, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_default_sigint)
 
@@ -120,7 +120,7 @@ def test_killed_sweeps_resume_with_only_the_missing_points(tmp_path):
     assert reused["reused_from"]["sweep_id"] == "a" and reused["run_id"] == reused["reused_from"]["run_id"]
     assert "reused from sweep a job 0" in (tmp_path / "c" / "report.md").read_text()
 
-    again = subprocess.run([sys.executable, "-m", "m9", *ARGS, f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+    again = subprocess.run([sys.executable, "-m", "m9", *ARGS, f"tracking.uri={store_at(tmp_path)}",
                             "hydra.sweeper.resume=false", "engine.max_seqs=2", f"hydra.sweep.dir={tmp_path}/d"],
                            cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and ": running, log" in again.stdout  # resume off: measured again

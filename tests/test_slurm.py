@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import compose_m9
+from conftest import compose_m9, store_at
 from m9.plan.edge import plan_point
 from m9.run.files import TrialDir
 from m9.run.trial import run_trial
@@ -30,7 +30,7 @@ def _sweep_on_slurm(tmp_path: Path, partition: str, *overrides: str, faults: boo
     env = {**os.environ, **({"M9_ALLOW_FAULT_INJECTION": "1"} if faults else {})}
     return subprocess.Popen(
         [sys.executable, "-m", "m9", "-m", "hydra/launcher=slurm", f"hydra.launcher.partition={partition}",
-         *overrides, f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+         *overrides, f"tracking.uri={store_at(tmp_path)}", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

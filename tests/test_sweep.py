@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from conftest import store_at
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,7 @@ def _running(pid: str) -> bool:
 def test_sigterm_mid_sweep_closes_the_parent_as_killed_and_kills_the_engine(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = store_at(tmp_path)
     sweep = tmp_path / "sweep"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     proc = subprocess.Popen(
@@ -79,7 +80,7 @@ def test_a_full_disk_stops_the_sweep_in_one_line_and_the_same_command_runs_only_
     disk = tmp_path / "disk"
     disk.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=True)
-    uri = f"sqlite:///{tmp_path}/mlflow.db"  # the store is elsewhere: only the sweep folder fills
+    uri = store_at(tmp_path)  # the store is elsewhere: only the sweep folder fills
     args = [sys.executable, "-m", "m9", "-m", "engine.max_seqs=2,3,4", "engine.max_seq_len=64", "workload.prompt_len=8",
             "workload.max_new_tokens=8", "workload.n_rounds=1", f"tracking.uri={uri}", f"hydra.sweep.dir={disk}/s"]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import compose_m9
+from conftest import compose_m9, store_at
 
 from m9.outcome.outcome import Outcome
 from m9.outcome.status import FailureKind, Status
@@ -18,7 +18,7 @@ TEXTS_THAT_LOOK_LIKE_VALUES = {"resolved.prompt_tokens": "16", "model.name": "8"
 
 
 def test_a_point_rebuilt_from_its_run_equals_its_journal_entry(tmp_path):
-    cfg = compose_m9(["engine.max_seqs=4", "engine.max_pages=3", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+    cfg = compose_m9(["engine.max_seqs=4", "engine.max_pages=3", f"tracking.uri={store_at(tmp_path)}",
                       "workload.stop_tokens=[1,2]"])
     session = Session()
     store = session.store(cfg.tracking)
