@@ -9,4 +9,4 @@ version=${1:?usage: stacks/venv.sh X.Y DIR}; dir=${2:?usage: stacks/venv.sh X.Y 
 [ -f "stacks/py$version.txt" ] || { echo "stacks/venv.sh: no tested stack for Python $version (stacks/py*.txt)" >&2; exit 1; }
 python=$(bash stacks/python.sh "$version")
 "$python" -m venv "$dir"
-"$dir/bin/pip" install --no-compile -e ".[test]" -c "stacks/py$version.txt"
+"$dir/bin/pip" install -e ".[test]" -c "stacks/py$version.txt"
